@@ -1,0 +1,184 @@
+# Postern build: lib/ becomes one static library; each program folder (master/,
+# later smtpd/, qmgr/, ...) becomes one daemon, each cli/NAME.c one command.
+# New sources are found by wildcard, so adding a file needs no edit here.
+#
+#   make                 build everything into build/
+#   make run             install missing Debian packages (as root), build, start ./run/
+#   make test            same package step, then every test (SAN=1: ASan+UBSan build)
+#   make install         DESTDIR=... PREFIX=... (default /usr/local)
+#   make fuzz            libFuzzer targets, each run for FUZZ_SECONDS
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc/postern
+DAEMONDIR   ?= $(PREFIX)/lib/postern
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+SPOOLDIR    ?= /var/spool/postern
+SAN         ?= 0
+FUZZ_SECONDS ?= 20
+VERSION     := 0.1.0
+
+ifeq ($(SAN),1)
+BUILD       ?= build-san
+SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD       ?= build
+SANFLAGS    :=
+endif
+
+# Daemons live in daemon_directory, commands in command_directory.
+DAEMONS     := master
+COMMANDS    := postern postconf
+
+PKGS        := openssl lmdb libcap libpcre2-8 ldap
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llber -lcrypt
+
+CFLAGS      ?= -O2 -g
+WARN        := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+               -Wno-unused-parameter
+HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+DEFS        := -D_GNU_SOURCE -DPOSTERN_VERSION='"$(VERSION)"' \
+               -DDEF_CONFIG_DIR='"$(SYSCONFDIR)"' -DDEF_DAEMON_DIR='"$(DAEMONDIR)"' \
+               -DDEF_COMMAND_DIR='"$(SBINDIR)"' -DDEF_QUEUE_DIR='"$(SPOOLDIR)"'
+ALL_CFLAGS  := -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) $(DEFS) $(SANFLAGS) -Ilib $(PKG_CFLAGS) \
+               -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+
+LIB_SRC     := $(sort $(shell find lib -name '*.c'))
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIBPOSTERN  := $(BUILD)/libpostern.a
+
+DAEMON_BINS := $(DAEMONS:%=$(BUILD)/libexec/%)
+COMMAND_BINS := $(COMMANDS:%=$(BUILD)/sbin/%)
+
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+SVC_SRC     := $(sort $(wildcard tests/svc/*.c))
+SVC_BINS    := $(SVC_SRC:tests/svc/%.c=$(BUILD)/tests/svc/%)
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+GENMAN      := man/man5/postconf.5
+
+.PHONY: all run stop test check unit integration format format-check install clean fuzz deps \
+        deps-run man-check
+.DEFAULT_GOAL := all
+
+all: $(LIBPOSTERN) $(DAEMON_BINS) $(COMMAND_BINS) $(SVC_BINS) $(GENMAN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPOSTERN): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# A daemon is every .c in its folder; a command is cli/NAME.c plus cli/NAME_*.c.
+define daemon_rule
+$(BUILD)/libexec/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBPOSTERN)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+define command_rule
+$(BUILD)/sbin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,cli/$(1).c $(wildcard cli/$(1)_*.c)) $(LIBPOSTERN)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rule,$(d))))
+$(foreach c,$(COMMANDS),$(eval $(call command_rule,$(c))))
+
+$(BUILD)/tests/svc/%: $(BUILD)/obj/tests/svc/%.o $(LIBPOSTERN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBPOSTERN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# postconf(5) is generated from the one parameter table, so it cannot drift.
+$(GENMAN): $(BUILD)/sbin/postconf
+	$(BUILD)/sbin/postconf --man5 > $@.tmp && mv $@.tmp $@
+
+# ---- the two quick-start commands -------------------------------------------
+
+deps:
+	@sh mk/deps.sh build test
+
+deps-run:
+	@sh mk/deps.sh build
+
+run: deps-run
+	@$(MAKE) --no-print-directory all
+	@sh mk/run.sh start
+
+stop:
+	@sh mk/run.sh stop
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: all $(UNIT_BINS) format-check man-check
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+# Every unit test runs even when one fails; the target fails if any did.
+unit: $(UNIT_BINS)
+	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; $$t || failed="$$failed $$t"; done; \
+	    if [ -n "$$failed" ]; then echo "unit tests failed:$$failed"; exit 1; fi
+
+integration: all
+	POSTERN_BUILD=$(abspath $(BUILD)) POSTERN_SRC=$(abspath .) POSTERN_SAN=$(SAN) \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+
+man-check: $(GENMAN)
+	@git diff --quiet -- $(GENMAN) 2>/dev/null || \
+	    { echo "man-check: $(GENMAN) differs from the parameter table; commit it"; \
+	      git diff --stat -- $(GENMAN); [ -z "$$CI" ] || exit 1; }
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null; git ls-files -o --exclude-standard '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+# ---- fuzzing (clang libFuzzer) ------------------------------------------------
+
+FUZZ_BUILD := build-fuzz
+fuzz:
+	@sh mk/deps.sh build test
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libpostern.a
+	@set -e; mkdir -p $(FUZZ_BUILD)/fuzz; for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); \
+	    clang -std=gnu11 -g -O1 $(DEFS) -Ilib $(PKG_CFLAGS) \
+	        -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz/$$n $$f \
+	        $(FUZZ_BUILD)/libpostern.a $(PKG_LIBS); \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	    $(FUZZ_BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	done
+
+# ---- install -----------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DAEMONDIR) $(DESTDIR)$(SYSCONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(COMMAND_BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(DAEMON_BINS) $(DESTDIR)$(DAEMONDIR)/
+	for f in main.cf master.cf; do \
+	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/$$f; \
+	done
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

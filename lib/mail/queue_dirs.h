@@ -1,0 +1,38 @@
+/* queue_dirs - the layout of the queue directory: which subdirectories
+ * exist, who owns them and with what mode (DESIGN.md "The queue").
+ *
+ * `postern check` creates what is missing and reports wrong owners or
+ * modes; programs use the names. The setgid group (setgid_group, default
+ * postdrop) lets the setgid postdrop command write maildrop/ and reach the
+ * public/ sockets without being mail_owner.
+ */
+#ifndef MAIL_QUEUE_DIRS_H
+#define MAIL_QUEUE_DIRS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/buf.h"
+
+enum queue_dir_owner { QD_ROOT, QD_MAIL_OWNER };
+enum queue_dir_group { QD_GROUP_OWNER, QD_GROUP_SETGID };
+
+struct queue_dir_spec {
+    const char *name; /* relative to queue_directory */
+    enum queue_dir_owner owner;
+    enum queue_dir_group group;
+    mode_t mode;
+};
+
+extern const struct queue_dir_spec queue_dirs[];
+extern const size_t queue_dir_count;
+
+/* queue_dirs_check - for each subdirectory of queue_dir: create it when
+ * missing (when create is set), and report wrong ownership or mode as one
+ * line per problem in problems. When not running as root every directory is
+ * owned by the current user and groups are not checked. Returns the number
+ * of problems, or -1 + problems on an error that stops the check. */
+int queue_dirs_check(const char *queue_dir, const char *mail_owner, const char *setgid_group,
+                     int create, struct buf *problems);
+
+#endif
