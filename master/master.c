@@ -43,13 +43,23 @@ static char *pid_file;
 
 /* ---- configuration ------------------------------------------------------- */
 
+/* "FILE:LINE: " where name is set, for error messages. */
+static void param_where(const char *name, struct buf *why)
+{
+    const struct config_entry *e = mail_conf ? config_find(mail_conf, name) : NULL;
+    if (e && e->file && e->line > 0)
+        buf_printf(why, "%s:%d: ", e->file, e->line);
+    else if (e && e->file)
+        buf_printf(why, "%s: ", e->file);
+}
+
 static int set_protocols(struct master_params *p, struct buf *why)
 {
     struct argv *list = argv_split(p->inet_protocols, ", \t\r\n");
     int rc = 0;
 
     p->proto4 = p->proto6 = 0;
-    for (size_t i = 0; i < list->argc; i++) {
+    for (size_t i = 0; i < list->argc && rc == 0; i++) {
         const char *w = list->argv[i];
         if (strcasecmp(w, "all") == 0)
             p->proto4 = p->proto6 = 1;
@@ -58,11 +68,13 @@ static int set_protocols(struct master_params *p, struct buf *why)
         else if (strcasecmp(w, "ipv6") == 0)
             p->proto6 = 1;
         else {
-            buf_printf(why, "bad inet_protocols value: \"%s\" (use all, ipv4 or ipv6)", w);
+            param_where("inet_protocols", why);
+            buf_printf(why, "bad inet_protocols value: %s (use all, ipv4 or ipv6)", w);
             rc = -1;
         }
     }
     if (rc == 0 && !p->proto4 && !p->proto6) {
+        param_where("inet_protocols", why);
         buf_printf(why, "inet_protocols names no protocol");
         rc = -1;
     }
@@ -99,6 +111,7 @@ int master_params_load(struct master_params *p, const char *config_dir, struct b
     buf_reset(why);
     /* Children chdir to the queue directory before they look at anything. */
     if (p->queue_dir[0] != '/') {
+        param_where("queue_directory", why);
         buf_printf(why, "queue_directory must be an absolute path: %s", p->queue_dir);
         return -1;
     }
@@ -196,8 +209,8 @@ static int wait_children(long timeout)
         if (master_child_count <= 0)
             return 0;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long long left = (long long)(end.tv_sec - now.tv_sec) * 1000 +
-                         (end.tv_nsec - now.tv_nsec) / 1000000;
+        long long left =
+            (long long)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
         if (left <= 0)
             return -1;
         /* SIGCHLD writes to the signal pipe: poll it instead of sleeping. */
@@ -370,15 +383,13 @@ static void queue_layout_check(const char *queue_dir)
     struct stat st;
 
     if (chdir(queue_dir) < 0)
-        msg_fatal("chdir %s: %m (run \"postern check\" to create the queue directory)",
-                  queue_dir);
+        msg_fatal("chdir %s: %m (run \"postern check\" to create the queue directory)", queue_dir);
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         if (stat(subdirs[i], &st) < 0)
             msg_fatal("%s/%s: %m (run \"postern check\" to create the queue directories)",
                       queue_dir, subdirs[i]);
         if (!S_ISDIR(st.st_mode))
-            msg_fatal("%s/%s is not a directory (run \"postern check\")", queue_dir,
-                      subdirs[i]);
+            msg_fatal("%s/%s is not a directory (run \"postern check\")", queue_dir, subdirs[i]);
     }
 }
 
@@ -449,6 +460,7 @@ int main(int argc, char **argv)
     stdio_open();
     umask(022);
     msg_init("master");
+    opterr = 0;
     while ((c = getopt(argc, argv, "c:dtv")) != -1) {
         switch (c) {
         case 'c':
@@ -514,6 +526,8 @@ int main(int argc, char **argv)
     if (master_services_start(&why) < 0)
         msg_fatal("%s", buf_cstr(&why));
 
+    if (!foreground)
+        msg_set_stderr(0); /* from here on the log says it all */
     msg_info("daemon started -- version %s, configuration %s", POSTERN_VERSION,
              master_params.config_dir);
     not_root_warning();

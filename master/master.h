@@ -18,7 +18,7 @@
 #include "util/buf.h"
 
 #define MASTER_LISTEN_MAX 64 /* sockets per service (the skeleton's limit too) */
-#define MASTER_BACKLOG 100
+#define MASTER_BACKLOG    100
 
 /* The settings master itself acts on. Taken at start-up and replaced only by
  * a reload that succeeds as a whole, so a broken main.cf never changes a
@@ -48,7 +48,7 @@ struct master_serv {
     int total_proc;   /* children alive */
     int avail_proc;   /* of those, the ones that are free for a client */
     int throttled;
-    int used;         /* has had a child (wakeup "N?") */
+    int used; /* has had a child (wakeup "N?") */
     int dead;
     struct master_serv *next;
 };
@@ -56,10 +56,10 @@ struct master_serv {
 struct master_proc {
     pid_t pid;
     struct master_serv *serv;
-    int gen;         /* master_generation at fork */
-    int avail;       /* counted in serv->avail_proc */
-    int signalled;   /* the signal master sent it, 0 if none */
-    long use_count;  /* MASTER_STAT_TAKEN messages */
+    int gen;        /* master_generation at fork */
+    int avail;      /* counted in serv->avail_proc */
+    int signalled;  /* the signal master sent it, 0 if none */
+    long use_count; /* MASTER_STAT_TAKEN messages */
     struct master_proc *next;
 };
 
@@ -77,8 +77,7 @@ extern struct master_serv *master_services;
 /* master_config_check - everything master can tell about cf before it opens
  * anything: supported types, programs that exist and are executable, no
  * two services on one socket path. 0, or -1 + "FILE:LINE: reason". */
-int master_config_check(const struct master_cf *cf, const struct master_params *p,
-                        struct buf *why);
+int master_config_check(const struct master_cf *cf, const struct master_params *p, struct buf *why);
 /* master_services_start - create and open every service of master_config. */
 int master_services_start(struct buf *why);
 /* master_services_reload - switch to cf (checked) and p: open, close and

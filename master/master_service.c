@@ -68,13 +68,11 @@ static int check_command(const struct master_ent *e, const char *path, struct bu
     if (problem == NULL)
         return 0;
     buf_reset(why);
-    buf_printf(why, "%s:%d: service %s: command %s: %s", e->file, e->line, e->name, path,
-               problem);
+    buf_printf(why, "%s:%d: service %s: command %s: %s", e->file, e->line, e->name, path, problem);
     return -1;
 }
 
-int master_config_check(const struct master_cf *cf, const struct master_params *p,
-                        struct buf *why)
+int master_config_check(const struct master_cf *cf, const struct master_params *p, struct buf *why)
 {
     int rc = 0;
     char **paths = xcalloc(cf->count + 1, sizeof(*paths));
@@ -96,10 +94,9 @@ int master_config_check(const struct master_cf *cf, const struct master_params *
         for (size_t j = 0; j < i && rc == 0 && paths[i]; j++) {
             if (paths[j] && strcmp(paths[i], paths[j]) == 0) {
                 buf_reset(why);
-                buf_printf(why, "%s:%d: service %s/%s uses %s, as does %s/%s at line %d",
-                           e->file, e->line, e->name, master_type_name(e->type), paths[i],
-                           cf->ents[j]->name, master_type_name(cf->ents[j]->type),
-                           cf->ents[j]->line);
+                buf_printf(why, "%s:%d: service %s/%s uses %s, as does %s/%s at line %d", e->file,
+                           e->line, e->name, master_type_name(e->type), paths[i], cf->ents[j]->name,
+                           master_type_name(cf->ents[j]->type), cf->ents[j]->line);
                 rc = -1;
             }
         }
@@ -395,8 +392,8 @@ static int endpoint_same(const struct master_ent *a, const struct master_ent *b)
 /* What a reload does with one entry of the new master.cf. */
 struct reload_step {
     const struct master_ent *ent;
-    struct master_serv *old; /* same name and type in the running set, or NULL */
-    int reopen;              /* needs sockets of its own: new, or moved */
+    struct master_serv *old;     /* same name and type in the running set, or NULL */
+    int reopen;                  /* needs sockets of its own: new, or moved */
     struct master_serv *created; /* for a new service */
     int fds[MASTER_LISTEN_MAX];
     int count;
@@ -443,7 +440,8 @@ int master_services_reload(struct master_cf *cf, struct master_params *p, struct
 
     /* 2. Open the new sockets and status pipes. */
     for (size_t i = 0; i < n && !failed; i++) {
-        if (steps[i].old == NULL && (steps[i].created = serv_create(steps[i].ent, p, why)) == NULL) {
+        if (steps[i].old == NULL &&
+            (steps[i].created = serv_create(steps[i].ent, p, why)) == NULL) {
             failed = 1;
             break;
         }
@@ -474,8 +472,7 @@ int master_services_reload(struct master_cf *cf, struct master_params *p, struct
             int count = listen_open(s->ent, &master_params, s->listen_fd, &again);
             if (count < 0) {
                 /* Nothing left to fall back on: say so, and stop starting it. */
-                msg_error("%s; %s stays closed until the next reload", buf_cstr(&again),
-                          s->label);
+                msg_error("%s; %s stays closed until the next reload", buf_cstr(&again), s->label);
                 s->throttled = 1;
                 count = 0;
             }

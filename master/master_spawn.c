@@ -76,8 +76,8 @@ void master_listen_stop(struct master_serv *serv)
 
 void master_avail_listen(struct master_serv *serv)
 {
-    int want = !serv->dead && serv->listen_count > 0 && !serv->throttled &&
-               serv->avail_proc == 0 && !serv_limit_reached(serv);
+    int want = !serv->dead && serv->listen_count > 0 && !serv->throttled && serv->avail_proc == 0 &&
+               !serv_limit_reached(serv);
     if (want)
         master_listen_start(serv);
     else
@@ -212,8 +212,8 @@ static void cloexec_from(int first)
 /* In the child, between fork and exec: only async-signal-safe calls, no
  * logging (the log descriptor may be overwritten by now). An exec failure
  * goes back to master through err_fd. */
-__attribute__((noreturn)) static void child_exec(struct master_serv *serv, char **argv,
-                                                 int err_fd, const sigset_t *mask)
+__attribute__((noreturn)) static void child_exec(struct master_serv *serv, char **argv, int err_fd,
+                                                 const sigset_t *mask)
 {
     int src[1 + MASTER_LISTEN_MAX];
     int n = 0, err;
@@ -227,6 +227,8 @@ __attribute__((noreturn)) static void child_exec(struct master_serv *serv, char 
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != master_pid)
         _exit(1);
 
+    if ((err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, SPAWN_PARK_FD)) < 0)
+        _exit(127);
     src[n++] = serv->status_fd[1];
     for (int i = 0; i < serv->listen_count; i++)
         src[n++] = serv->listen_fd[i];
@@ -346,8 +348,8 @@ static void status_update(struct master_serv *serv, const struct master_status *
         return;
     }
     if (proc->serv != serv) {
-        msg_warn("%s: status message for pid %ld, a process of %s", serv->label,
-                 (long)st->pid, proc->serv->label);
+        msg_warn("%s: status message for pid %ld, a process of %s", serv->label, (long)st->pid,
+                 proc->serv->label);
         return;
     }
     switch (st->status) {
@@ -415,8 +417,7 @@ static void proc_exited(struct master_proc *proc, int status)
                 msg_info("process %s pid %ld stopped by signal %d", serv->path, pid,
                          WTERMSIG(status));
         } else {
-            msg_warn("process %s pid %ld killed by signal %d", serv->path, pid,
-                     WTERMSIG(status));
+            msg_warn("process %s pid %ld killed by signal %d", serv->path, pid, WTERMSIG(status));
             abnormal = 1;
         }
     } else if (msg_verbose) {
@@ -426,8 +427,7 @@ static void proc_exited(struct master_proc *proc, int status)
     proc_set_avail(proc, 0);
     serv->total_proc--;
     master_child_count--;
-    if (abnormal && proc->use_count == 0 && !proc->signalled && !serv->dead &&
-        !serv->throttled) {
+    if (abnormal && proc->use_count == 0 && !proc->signalled && !serv->dead && !serv->throttled) {
         msg_warn("%s: bad command startup -- throttling", serv->path);
         master_throttle(serv);
     }

@@ -57,8 +57,8 @@ static void master_wakeup_event(void *ctx)
     if (serv->dead || e == NULL || e->wakeup <= 0)
         return;
     if (!e->wakeup_if_used || serv->used) {
-        int rc = e->type == MASTER_FIFO ? wakeup_fifo(serv->sock_path)
-                                        : wakeup_unix(serv->sock_path);
+        int rc =
+            e->type == MASTER_FIFO ? wakeup_fifo(serv->sock_path) : wakeup_unix(serv->sock_path);
         if (rc < 0)
             msg_warn("%s: wakeup %s: %m", serv->label, serv->sock_path);
         else if (msg_verbose)
@@ -75,8 +75,8 @@ void master_wakeup_start(struct master_serv *serv)
     if (e == NULL || e->wakeup <= 0)
         return;
     if (e->type != MASTER_UNIX && e->type != MASTER_FIFO) {
-        msg_warn("%s:%d: %s: wakeup is supported for unix and fifo services only; ignored",
-                 e->file, e->line, serv->label);
+        msg_warn("%s:%d: %s: wakeup is supported for unix and fifo services only; ignored", e->file,
+                 e->line, serv->label);
         return;
     }
     event_timer(master_wakeup_event, serv, 0);

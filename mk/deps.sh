@@ -10,7 +10,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev liblmdb-dev libcap-dev libpcre2-dev
             libldap-dev libcrypt-dev openssl"
-test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2"
+test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2 man-db groff-base"
 
 want=""
 for set in "$@"; do

@@ -265,14 +265,13 @@ static int accept_client(int lfd)
 static void single_event(int lfd, void *unused)
 {
     (void)unused;
+    /* Accept first, then say "taken" (as Postfix does): said earlier, master
+     * would see the connection still queued and start a spare process. */
+    int fd = accept_client(lfd);
+    if (fd < 0)
+        return;
     if (master_notify(MASTER_STAT_TAKEN) < 0)
         server_exit();
-    int fd = accept_client(lfd);
-    if (fd < 0) {
-        if (master_notify(MASTER_STAT_AVAIL) < 0)
-            server_exit();
-        return;
-    }
     event_timer_cancel(idle_timeout, NULL);
     struct stream *s = stream_open(fd, client_timeout);
     in_service = 1;
@@ -286,13 +285,12 @@ static void single_event(int lfd, void *unused)
 static void multi_event(int lfd, void *unused)
 {
     (void)unused;
-    if (master_notify(MASTER_STAT_TAKEN) < 0)
-        server_exit();
     int fd = accept_client(lfd);
-    if (master_notify(MASTER_STAT_AVAIL) < 0)
-        server_exit();
     if (fd < 0)
         return;
+    /* A multi-client server takes more clients: it is available again at once. */
+    if (master_notify(MASTER_STAT_TAKEN) < 0 || master_notify(MASTER_STAT_AVAIL) < 0)
+        server_exit();
     event_timer_cancel(idle_timeout, NULL);
     client_count++;
     in_service = 1;
@@ -320,30 +318,25 @@ static void trigger_event(int lfd, void *unused)
     char bytes[1024];
     ssize_t n;
 
-    if (master_notify(MASTER_STAT_TAKEN) < 0)
-        server_exit();
-    event_timer_cancel(idle_timeout, NULL);
     if (strcmp(ctx.type, "fifo") == 0) {
         n = read(lfd, bytes, sizeof(bytes));
     } else {
         int fd = accept_client(lfd);
-        n = -1;
-        if (fd >= 0) {
-            /* A trigger client writes a few bytes and closes: bounded wait. */
-            n = timed_read(fd, bytes, sizeof(bytes), conf_time("ipc_idle"));
-            close(fd);
-        }
+        if (fd < 0)
+            return;
+        /* A trigger client writes a few bytes and closes: bounded wait. */
+        n = timed_read(fd, bytes, sizeof(bytes), (int)conf_time("ipc_idle"));
+        close(fd);
     }
-    if (n > 0) {
-        in_service = 1;
-        ops->trigger(bytes, (size_t)n, &ctx);
-        in_service = 0;
-        after_client();
-    } else if (master_notify(MASTER_STAT_AVAIL) < 0) {
+    if (n <= 0)
+        return;
+    if (master_notify(MASTER_STAT_TAKEN) < 0)
         server_exit();
-    } else {
-        arm_idle_timer();
-    }
+    event_timer_cancel(idle_timeout, NULL);
+    in_service = 1;
+    ops->trigger(bytes, (size_t)n, &ctx);
+    in_service = 0;
+    after_client();
 }
 
 __attribute__((noreturn)) static void server_main(int argc, char **argv,

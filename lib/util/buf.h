@@ -16,7 +16,9 @@ struct buf {
     size_t cap;
 };
 
+/* clang-format off */ /* clang-format 14 splits this over four lines */
 #define BUF_INIT {NULL, 0, 0}
+/* clang-format on */
 
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);

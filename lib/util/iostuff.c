@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,18 +83,45 @@ ssize_t timed_read(int fd, void *p, size_t n, int timeout)
     }
 }
 
+/* Writable only means "some room": a blocking write() of more than that
+ * would sleep past the timeout. A socket is written with MSG_DONTWAIT (and
+ * MSG_NOSIGNAL, so a vanished peer is an error, not a fatal signal); other
+ * descriptors but files get at most PIPE_BUF bytes, which a writable pipe
+ * accepts without blocking. */
+ssize_t timed_write(int fd, const void *p, size_t n, int timeout)
+{
+    int not_socket = 0;
+    size_t chunk = PIPE_BUF;
+    for (;;) {
+        if (write_wait(fd, timeout) < 0)
+            return -1;
+        ssize_t w;
+        if (!not_socket) {
+            w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w < 0 && errno == ENOTSOCK) {
+                struct stat st;
+                not_socket = 1;
+                /* Files never wait for room: write them whole. */
+                if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+                    chunk = n;
+                continue;
+            }
+        } else {
+            w = write(fd, p, n > chunk ? chunk : n);
+        }
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return w;
+    }
+}
+
 int write_full(int fd, const void *p, size_t n, int timeout)
 {
     const char *cp = p;
     while (n > 0) {
-        if (write_wait(fd, timeout) < 0)
+        ssize_t w = timed_write(fd, cp, n, timeout);
+        if (w < 0)
             return -1;
-        ssize_t w = write(fd, cp, n);
-        if (w < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -1;
-        }
         cp += w;
         n -= (size_t)w;
     }

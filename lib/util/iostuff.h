@@ -16,6 +16,10 @@ int read_wait(int fd, int timeout) IO_RESULT;
 int write_wait(int fd, int timeout) IO_RESULT;
 /* timed_read - one read() after read_wait; like read() otherwise. */
 ssize_t timed_read(int fd, void *p, size_t n, int timeout) IO_RESULT;
+/* timed_write - one write after write_wait that cannot block past the
+ * timeout even on a blocking descriptor (and never raises SIGPIPE on a
+ * socket: EPIPE instead). Returns the bytes written, or -1 with errno. */
+ssize_t timed_write(int fd, const void *p, size_t n, int timeout) IO_RESULT;
 /* write_full - write all n bytes, each chunk within timeout; 0 or -1. */
 int write_full(int fd, const void *p, size_t n, int timeout) IO_RESULT;
 /* read_full - read exactly n bytes; 0, or -1 (errno; EPIPE-like 0 for EOF via *eof). */

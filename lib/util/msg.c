@@ -33,7 +33,10 @@ static const struct {
 void msg_init(const char *name)
 {
     const char *slash = strrchr(name, '/');
-    snprintf(progname, sizeof(progname), "%s", slash ? slash + 1 : name);
+    char copy[sizeof(progname)];
+    /* name may be msg_progname() itself: copy before overwriting. */
+    snprintf(copy, sizeof(copy), "%s", slash ? slash + 1 : name);
+    memcpy(progname, copy, sizeof(progname));
     snprintf(ident, sizeof(ident), "postern/%s", progname);
     if (!hostname[0] && gethostname(hostname, sizeof(hostname) - 1) < 0)
         snprintf(hostname, sizeof(hostname), "localhost");

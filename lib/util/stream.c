@@ -24,14 +24,7 @@ static ssize_t default_read(int fd, void *p, size_t len, int timeout, void *ctx)
 static ssize_t default_write(int fd, const void *p, size_t len, int timeout, void *ctx)
 {
     (void)ctx;
-    for (;;) {
-        if (write_wait(fd, timeout) < 0)
-            return -1;
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        return w;
-    }
+    return timed_write(fd, p, len, timeout);
 }
 
 static void set_error(struct stream *s, int err)

@@ -59,7 +59,9 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
 
 
 def session_pids(sid):
-    """PIDs of every process whose session ID is sid (master calls setsid)."""
+    """PIDs of every live process whose session ID is sid (master calls setsid).
+    Zombies are dead already; they only wait for a parent (or an init that
+    does not reap, as in some containers) to collect them."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -70,7 +72,7 @@ def session_pids(sid):
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[3]) == sid:
+        if int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(d))
     return pids
 

@@ -141,6 +141,8 @@ static void test_lock_held_by_child_process_reports_child_pid(void **state)
     if (child == 0) {
         struct buf cwhy = BUF_INIT;
         char c = 'x';
+        close(done[1]); /* else the read below never sees end of file */
+        close(ready[0]);
         int cfd = master_pid_lock(qdir, &cwhy);
         if (cfd < 0)
             c = 'f';

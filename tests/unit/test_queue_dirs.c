@@ -1,0 +1,273 @@
+/* test_queue_dirs - the queue layout check: creates exactly the table,
+ * whatever the umask, is quiet when all is right, and reports (never
+ * repairs, never follows) what is wrong.
+ *
+ * Runs as root or not: as root the "accounts" are root/root (they exist
+ * everywhere), otherwise the current user, which is what the check compares
+ * with when not root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mail/queue_dirs.h"
+
+static char top[64];
+static char qdir[128];
+static char owner[64];
+static char group[64];
+
+static int setup(void **state)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    struct group *gr = getgrgid(getegid());
+
+    if (pw == NULL || gr == NULL)
+        return -1;
+    snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+    snprintf(group, sizeof(group), "%s", gr->gr_name);
+    snprintf(top, sizeof(top), "/tmp/test_queue_dirs.XXXXXX");
+    if (mkdtemp(top) == NULL)
+        return -1;
+    snprintf(qdir, sizeof(qdir), "%s/queue", top);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static mode_t mode_of(const char *name)
+{
+    char path[256];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", qdir, name);
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+static void test_table_has_the_documented_layout(void **state)
+{
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } want[] = {
+        {"maildrop", 01730}, {"incoming", 0700}, {"active", 0700}, {"deferred", 0700},
+        {"hold", 0700},      {"corrupt", 0700},  {"bounce", 0700}, {"defer", 0700},
+        {"trace", 0700},     {"flush", 0700},    {"saved", 0700},  {"private", 0700},
+        {"public", 0710},    {"pid", 0755},
+    };
+
+    assert_int_equal(queue_dir_count, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < queue_dir_count; i++) {
+        assert_string_equal(queue_dirs[i].name, want[i].name);
+        assert_int_equal(queue_dirs[i].mode, want[i].mode);
+    }
+    assert_int_equal(queue_dirs[0].group, QD_GROUP_SETGID);
+    assert_int_equal(queue_dirs[12].group, QD_GROUP_SETGID);
+    assert_int_equal(queue_dirs[13].owner, QD_ROOT);
+    assert_int_equal(queue_dirs[1].owner, QD_MAIL_OWNER);
+}
+
+static void test_creates_every_directory_with_exact_mode_despite_umask(void **state)
+{
+    struct buf problems = BUF_INIT;
+    mode_t old = umask(0777);
+
+    int n = queue_dirs_check(qdir, owner, group, 1, &problems);
+    umask(old);
+    if (n != 0)
+        fail_msg("expected no problems, got %d:\n%s", n, buf_cstr(&problems));
+    for (size_t i = 0; i < queue_dir_count; i++) {
+        struct stat st;
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s", qdir, queue_dirs[i].name);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, queue_dirs[i].mode);
+        assert_int_equal(st.st_uid, geteuid());
+    }
+    struct stat st;
+    assert_int_equal(stat(qdir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    buf_free(&problems);
+}
+
+static void test_second_run_reports_no_problems(void **state)
+{
+    struct buf problems = BUF_INIT;
+
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 0, &problems), 0);
+    assert_string_equal(buf_cstr(&problems), "");
+    buf_free(&problems);
+}
+
+static void test_without_create_missing_directories_are_reported(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char path[256];
+
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
+    snprintf(path, sizeof(path), "%s/hold", qdir);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 0, &problems), 1);
+    snprintf(path, sizeof(path), "%s/hold: missing\n", qdir);
+    assert_string_equal(buf_cstr(&problems), path);
+    buf_free(&problems);
+}
+
+static void test_wrong_mode_is_reported_and_not_changed(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char path[256], want[512];
+
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
+    snprintf(path, sizeof(path), "%s/incoming", qdir);
+    assert_int_equal(chmod(path, 0755), 0);
+
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 1);
+    snprintf(want, sizeof(want), "%s: mode is 0755, should be 0700\n", path);
+    assert_string_equal(buf_cstr(&problems), want);
+    assert_int_equal(mode_of("incoming"), 0755);
+    buf_free(&problems);
+}
+
+static void test_symlink_in_place_of_a_directory_is_reported_not_followed(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char path[256], target[256], want[512];
+    struct stat st;
+
+    snprintf(target, sizeof(target), "%s/elsewhere", top);
+    assert_int_equal(mkdir(target, 0777), 0);
+    assert_int_equal(chmod(target, 0777), 0);
+    assert_int_equal(mkdir(qdir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/active", qdir);
+    assert_int_equal(symlink(target, path), 0);
+
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 1);
+    snprintf(want, sizeof(want), "%s: is a symbolic link, should be a directory\n", path);
+    assert_string_equal(buf_cstr(&problems), want);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0777);
+    buf_free(&problems);
+}
+
+static void test_file_in_place_of_a_directory_is_reported(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char path[256], want[512];
+
+    assert_int_equal(mkdir(qdir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/public", qdir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 1);
+    snprintf(want, sizeof(want), "%s: not a directory\n", path);
+    assert_string_equal(buf_cstr(&problems), want);
+    buf_free(&problems);
+}
+
+static void test_writable_queue_directory_is_reported_not_chmodded(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char want[512];
+    struct stat st;
+
+    assert_int_equal(mkdir(qdir, 0755), 0);
+    assert_int_equal(chmod(qdir, 0775), 0);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 1);
+    snprintf(want, sizeof(want), "%s: writable by group or other (mode 0775)\n", qdir);
+    assert_string_equal(buf_cstr(&problems), want);
+    assert_int_equal(stat(qdir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0775);
+    buf_free(&problems);
+}
+
+static void test_queue_directory_that_is_a_file_stops_the_check(void **state)
+{
+    struct buf problems = BUF_INIT;
+    FILE *fp = fopen(qdir, "w");
+
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), -1);
+    assert_non_null(strstr(buf_cstr(&problems), "not a directory"));
+    buf_free(&problems);
+}
+
+static void test_missing_accounts_are_named_with_the_command_to_create_them(void **state)
+{
+    struct buf problems = BUF_INIT;
+
+    if (geteuid() != 0)
+        skip(); /* accounts are only looked up by root */
+    int n = queue_dirs_check(qdir, "no-such-user-pt", "no-such-group-pt", 1, &problems);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(buf_cstr(&problems),
+                           "mail_owner account no-such-user-pt does not exist; create it with: "
+                           "useradd --system --no-create-home --home-dir /nonexistent --shell "
+                           "/usr/sbin/nologin no-such-user-pt\n"));
+    assert_non_null(strstr(buf_cstr(&problems), "setgid_group no-such-group-pt does not exist; "
+                                                "create it with: groupadd --system "
+                                                "no-such-group-pt\n"));
+    /* What does not depend on the accounts is still set up. */
+    assert_int_equal(mode_of("pid"), 0755);
+    buf_free(&problems);
+}
+
+static void test_wrong_owner_is_reported_as_root(void **state)
+{
+    struct buf problems = BUF_INIT;
+    char path[256], want[512];
+
+    if (geteuid() != 0)
+        skip(); /* only root can give a directory away */
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
+    snprintf(path, sizeof(path), "%s/deferred", qdir);
+    assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
+    assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 1);
+    struct passwd *pw = getpwuid(65534);
+    snprintf(want, sizeof(want), "%s: owned by %s, should be owned by %s\n", path,
+             pw ? pw->pw_name : "UID 65534", owner);
+    assert_string_equal(buf_cstr(&problems), want);
+    buf_free(&problems);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_table_has_the_documented_layout),
+        T(test_creates_every_directory_with_exact_mode_despite_umask),
+        T(test_second_run_reports_no_problems),
+        T(test_without_create_missing_directories_are_reported),
+        T(test_wrong_mode_is_reported_and_not_changed),
+        T(test_symlink_in_place_of_a_directory_is_reported_not_followed),
+        T(test_file_in_place_of_a_directory_is_reported),
+        T(test_writable_queue_directory_is_reported_not_chmodded),
+        T(test_queue_directory_that_is_a_file_stops_the_check),
+        T(test_missing_accounts_are_named_with_the_command_to_create_them),
+        T(test_wrong_owner_is_reported_as_root),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
