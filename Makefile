@@ -129,6 +129,7 @@ stop:
 	@sh mk/run.sh stop
 
 test: deps
+	@$(MAKE) --no-print-directory -j2 all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory check
 
 check: all $(UNIT_BINS) format-check man-check

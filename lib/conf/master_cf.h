@@ -20,17 +20,17 @@
 enum master_type { MASTER_INET, MASTER_UNIX, MASTER_UNIX_DGRAM, MASTER_FIFO, MASTER_PASS };
 
 struct master_ent {
-    char *name;            /* service column as written: "smtp", "127.0.0.1:10025", "pickup" */
+    char *name; /* service column as written: "smtp", "127.0.0.1:10025", "pickup" */
     enum master_type type;
-    int private_;          /* 1: socket in private/, 0: public/ (inet: always 0) */
-    int unpriv;            /* 1: run as mail_owner, 0: stay root */
-    int chroot;            /* 1: chroot to queue_directory */
-    int wakeup;            /* seconds between wakeup triggers; 0 = none */
-    int wakeup_if_used;    /* the '?' suffix */
-    int maxproc;           /* 0 = no limit */
-    char *command;         /* program name as written */
-    struct argv *args;     /* remaining arguments, -o pairs removed */
-    struct argv *opts;     /* "name=value" from -o, in order */
+    int private_;       /* 1: socket in private/, 0: public/ (inet: always 0) */
+    int unpriv;         /* 1: run as mail_owner, 0: stay root */
+    int chroot;         /* 1: chroot to queue_directory */
+    int wakeup;         /* seconds between wakeup triggers; 0 = none */
+    int wakeup_if_used; /* the '?' suffix */
+    int maxproc;        /* 0 = no limit */
+    char *command;      /* program name as written */
+    struct argv *args;  /* remaining arguments, -o pairs removed */
+    struct argv *opts;  /* "name=value" from -o, in order */
     char *file;
     int line;
 };
@@ -43,8 +43,7 @@ struct master_cf {
 /* master_cf_parse - parse text as FILE. 0, or -1 + "FILE:LINE: reason". */
 int master_cf_parse(const char *text, size_t len, const char *file, int default_maxproc,
                     struct master_cf **out, struct buf *why);
-int master_cf_read(const char *path, int default_maxproc, struct master_cf **out,
-                   struct buf *why);
+int master_cf_read(const char *path, int default_maxproc, struct master_cf **out, struct buf *why);
 void master_cf_free(struct master_cf *cf);
 /* master_cf_find - the entry for name and type, or NULL. */
 const struct master_ent *master_cf_find(const struct master_cf *cf, const char *name,

@@ -26,18 +26,18 @@
 #include "util/buf.h"
 #include "util/stream.h"
 
-#define ATTR_NAME_MAX    64
-#define ATTR_COUNT_MAX   1024            /* attributes per message */
-#define ATTR_SIZE_MAX    (4u << 20)      /* bytes per message, default limit */
+#define ATTR_NAME_MAX  64
+#define ATTR_COUNT_MAX 1024       /* attributes per message */
+#define ATTR_SIZE_MAX  (4u << 20) /* bytes per message, default limit */
 
 enum attr_type { ATTR_INT = 'I', ATTR_STR = 'S', ATTR_DATA = 'D' };
 
 struct attr {
     enum attr_type type;
     char name[ATTR_NAME_MAX + 1];
-    int64_t num;   /* ATTR_INT */
-    char *val;     /* ATTR_STR / ATTR_DATA: malloc'ed, NUL-terminated copy */
-    size_t len;    /* ATTR_STR / ATTR_DATA: length without the NUL */
+    int64_t num; /* ATTR_INT */
+    char *val;   /* ATTR_STR / ATTR_DATA: malloc'ed, NUL-terminated copy */
+    size_t len;  /* ATTR_STR / ATTR_DATA: length without the NUL */
 };
 
 struct attr_list {
@@ -73,14 +73,16 @@ struct attr_spec {
     enum attr_type type;
     int required;
 };
-#define ATTR_SPEC_END {NULL, 0, 0}
+#define ATTR_SPEC_END                                                                              \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 #define ATTR_FLAG_LAX 1 /* allow attributes that are not in the spec (ignored) */
 
 /* attr_check - check l against spec (terminated by ATTR_SPEC_END). 0, or -1 +
  * why naming the attribute (unknown, duplicate, wrong type, missing). */
-int attr_check(const struct attr_list *l, const struct attr_spec *spec, int flags,
-               struct buf *why);
+int attr_check(const struct attr_list *l, const struct attr_spec *spec, int flags, struct buf *why);
 /* Getters: the attribute by name and type, or NULL / -1 when absent. */
 const struct attr *attr_get(const struct attr_list *l, const char *name);
 int attr_get_int(const struct attr_list *l, const char *name, int64_t *out);

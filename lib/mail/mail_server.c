@@ -305,8 +305,7 @@ void multi_server_disconnect(struct stream *client)
     client_count--;
     in_service = client_count > 0;
     use_count++;
-    if (client_count == 0 &&
-        (term_pending || (max_use > 0 && use_count >= max_use)))
+    if (client_count == 0 && (term_pending || (max_use > 0 && use_count >= max_use)))
         server_exit();
     if (client_count == 0)
         arm_idle_timer();
@@ -339,8 +338,8 @@ static void trigger_event(int lfd, void *unused)
     after_client();
 }
 
-__attribute__((noreturn)) static void server_main(int argc, char **argv,
-                                                 const struct server_ops *o, enum variant v)
+__attribute__((noreturn)) static void server_main(int argc, char **argv, const struct server_ops *o,
+                                                  enum variant v)
 {
     ops = o;
     variant = v;
