@@ -70,6 +70,8 @@ $(shell mkdir -p $(BUILD))
 $(file >$(FLAGS_STAMP),$(FLAGS_NOW))
 endif
 
+.SECONDARY:
+
 .PHONY: all run stop test check unit integration format format-check install clean fuzz deps \
         deps-run man-check
 .DEFAULT_GOAL := all
@@ -175,7 +177,9 @@ fuzz:
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	    echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	    $(FUZZ_BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	        -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n \
+	        > $(FUZZ_BUILD)/$$n.log 2>&1 || { cat $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	    tail -n 1 $(FUZZ_BUILD)/$$n.log; \
 	done
 
 # ---- install -----------------------------------------------------------------

@@ -17,7 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < cf->count; i++) {
             const struct master_ent *e = cf->ents[i];
             if (e->name[0] == 0 || e->command[0] == 0 || e->line < 1 || e->maxproc < 0 ||
-                e->wakeup < 0 || strchr(e->command, '/') != NULL)
+                e->wakeup < 0)
+                abort();
+            /* A command stays in daemon_directory or is a clean absolute path. */
+            if (e->command[0] == '/'
+                    ? strstr(e->command, "/../") != NULL || strstr(e->command, "/./") != NULL ||
+                          strstr(e->command, "//") != NULL
+                    : strchr(e->command, '/') != NULL)
                 abort();
             if (e->type == MASTER_INET ? e->private_ != 0 : strchr(e->name, '/') != NULL)
                 abort();

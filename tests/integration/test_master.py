@@ -275,3 +275,24 @@ def test_child_runs_unprivileged_chrooted_without_capabilities(instance):
     c.close()
     # master itself stays root and is not chrooted
     assert proc_status(instance.master_pid)["Uid"].split()[0] == "0"
+
+
+def test_children_exit_when_master_is_killed(instance):
+    """Idle children leave at once; a child serving a client finishes that
+    client first (a master crash must not cut a live session), then leaves."""
+    port, mport = free_port(), free_port()
+    instance.add_service(inet_service(port))
+    instance.add_service(inet_service(mport, mode="multi"))
+    master = instance.start()
+    m = connect_retry(("127.0.0.1", mport))
+    idle_pid = int(m.ask("pid"))
+    m.close()
+    busy = connect_retry(("127.0.0.1", port))
+    busy_pid = int(busy.ask("pid"))
+    os.kill(master, signal.SIGKILL)
+    wait_for(lambda: session_pids(master) == [busy_pid], timeout=10,
+             what=f"idle child {idle_pid} to exit (left: {session_pids(master)})")
+    assert busy.ask("still served") == "echo: still served"
+    busy.close()
+    wait_for(lambda: session_pids(master) == [], timeout=10,
+             what=f"busy child to exit after its client (left: {session_pids(master)})")
