@@ -29,7 +29,7 @@ endif
 
 # Daemons live in daemon_directory, commands in command_directory.
 DAEMONS     := master
-COMMANDS    := postern postconf
+COMMANDS    := postern postconf sendmail postdrop postcat postmap newaliases
 
 PKGS        := openssl lmdb libcap libpcre2-8 ldap
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -156,6 +156,13 @@ int fsync_dir(const char *path)
                       : xstrdup(".");
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(dir);
+    /* A write-only drop box (maildrop/, mode 1730) cannot be opened by the
+     * setgid postdrop that writes into it. The rename changed the file's
+     * ctime in the same journal transaction as the directory entry, so on
+     * Linux's journaling file systems (ext4, xfs, btrfs) an fsync of the
+     * renamed file commits the rename too. */
+    if (fd < 0 && errno == EACCES)
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
     int r = fsync(fd);

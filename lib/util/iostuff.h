@@ -24,7 +24,8 @@ ssize_t timed_write(int fd, const void *p, size_t n, int timeout) IO_RESULT;
 int write_full(int fd, const void *p, size_t n, int timeout) IO_RESULT;
 /* read_full - read exactly n bytes; 0, or -1 (errno; EPIPE-like 0 for EOF via *eof). */
 int read_full(int fd, void *p, size_t n, int timeout, int *eof) IO_RESULT;
-/* fsync_dir - fsync the directory that holds path (for a rename to be durable). */
+/* fsync_dir - fsync the directory that holds path (for a rename to be durable);
+ * where that directory is write-only for us, fsync path itself (see iostuff.c). */
 int fsync_dir(const char *path) IO_RESULT;
 
 #endif

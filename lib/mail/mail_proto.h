@@ -1,0 +1,82 @@
+/* mail_proto - the conversations between Postern services: which socket,
+ * which attributes (attr.h), in which order. One place, so every program
+ * speaks them the same way and a reader can check them strictly.
+ *
+ * Sockets live under the queue directory (every daemon's working directory):
+ * private/NAME for internal services, public/NAME for the few that local
+ * users reach. Names below are master.cf service names.
+ *
+ * cleanup (private/cleanup, single server)  -- pickup, and later smtpd:
+ *   client -> { flags:I (CLEANUP_FLAG_*) }
+ *   server -> { status:I=0, queue_id:S }          the ID of the file being built
+ *   client -> message records, each { type:I, data:D } with the queue-file
+ *             record types of queue_file.h (QF_TIME is set by cleanup itself;
+ *             QF_SENDER once, QF_RCPT / QF_ORCPT, QF_ATTR, QF_CONTENT ...),
+ *             ended by { type:I=QF_END, data:D="" }
+ *   server -> { status:I (CLEANUP_STAT_* bits), reason:S }
+ *             status 0 is sent only after the queue file is fsynced and
+ *             renamed into incoming/ (DESIGN.md invariant 1).
+ *
+ * qmgr (private/qmgr, trigger server): one byte per trigger:
+ *   QMGR_REQ_SCAN_INCOMING 'I', QMGR_REQ_SCAN_DEFERRED 'D' (postqueue -f),
+ *   QMGR_REQ_FLUSH_DEAD 'F', and master's wakeup 'W'.
+ *
+ * pickup (public/pickup, trigger server): any byte means "scan maildrop/".
+ *
+ * delivery agents (private/local, private/virtual, private/pipe, ...; single
+ * servers) -- qmgr asks, one request per connection:
+ *   qmgr  -> { queue_id:S, queue_dir:S ("active"), offset:I (content start),
+ *              size:I, sender:S, nexthop:S, arrival:I, flags:I,
+ *              then rcpt_count:I and per recipient i:
+ *              rcpt_addr_<i>:S, rcpt_orcpt_<i>:S, rcpt_offset_<i>:I }
+ *   agent -> { status:I (0 all done; else see per-recipient),
+ *              then per recipient i: rcpt_status_<i>:I (DELIVER_OK,
+ *              DELIVER_DEFER, DELIVER_BOUNCE), rcpt_dsn_<i>:S ("2.0.0",
+ *              "4.2.2", "5.1.1"), rcpt_reason_<i>:S }
+ *   The agent marks a recipient done in the queue file (qf_mark_done) before
+ *   it reports DELIVER_OK, and records defer/bounce reasons through the
+ *   bounce service before reporting DELIVER_DEFER/DELIVER_BOUNCE, so a crash
+ *   at any point repeats a delivery at most, never loses one.
+ *
+ * bounce (private/bounce, private/defer; single servers):
+ *   append: { request:S "append", queue_id:S, rcpt:S, orcpt:S, dsn:S,
+ *             action:S ("failed", "delayed", "delivered"), reason:S,
+ *             offset:I }  -> { status:I }
+ *   flush:  { request:S "flush", queue_id:S, queue_dir:S, sender:S }
+ *           -> { status:I }  sends the RFC 3464 notice (multipart/report)
+ *   warn:   { request:S "warn", ... } delay warning, same fields as flush.
+ */
+#ifndef MAIL_MAIL_PROTO_H
+#define MAIL_MAIL_PROTO_H
+
+/* Service socket paths, relative to the queue directory. */
+#define MAIL_SOCK_CLEANUP "private/cleanup"
+#define MAIL_SOCK_QMGR    "private/qmgr"
+#define MAIL_SOCK_PICKUP  "public/pickup"
+#define MAIL_SOCK_BOUNCE  "private/bounce"
+#define MAIL_SOCK_DEFER   "private/defer"
+
+/* cleanup request flags */
+#define CLEANUP_FLAG_EXTRACT_RCPT 1 /* sendmail -t: recipients from headers */
+#define CLEANUP_FLAG_LOCAL_SUBMIT 2 /* from pickup: add missing headers */
+
+/* cleanup status bits: 0 means the message is safe in incoming/ */
+#define CLEANUP_STAT_OK    0
+#define CLEANUP_STAT_BAD   1  /* malformed input */
+#define CLEANUP_STAT_WRITE 2  /* queue file write error (temporary) */
+#define CLEANUP_STAT_SIZE  4  /* message_size_limit exceeded */
+#define CLEANUP_STAT_HOPS  8  /* too many hops */
+#define CLEANUP_STAT_RCPT  16 /* no recipients */
+#define CLEANUP_STAT_HDR   32 /* header size or count limit exceeded */
+
+/* qmgr triggers */
+#define QMGR_REQ_SCAN_INCOMING 'I'
+#define QMGR_REQ_SCAN_DEFERRED 'D'
+#define QMGR_REQ_FLUSH_DEAD    'F'
+
+/* per-recipient delivery results */
+#define DELIVER_OK     0
+#define DELIVER_DEFER  1
+#define DELIVER_BOUNCE 2
+
+#endif
