@@ -248,13 +248,17 @@ static void read_message(struct buf *content, int ignore_dots, size_t limit)
     buf_free(&line);
 }
 
+/* The envelope sender, owned here for the life of the process. */
+static struct buf sender_buf = BUF_INIT;
+
 static const char *default_sender(void)
 {
     struct passwd *pw = getpwuid(getuid());
 
     if (pw == NULL)
         die(EX_NOUSER, "no login name found for user ID %lu", (unsigned long)getuid());
-    return xstrdup(pw->pw_name);
+    buf_set(&sender_buf, pw->pw_name);
+    return sender_buf.data;
 }
 
 /* normalize_notify - "never" or a comma list of success, failure, delay,
@@ -382,7 +386,11 @@ int main(int argc, char **argv)
     if (strcmp(sender, "<>") == 0) {
         sender = "";
     } else if (sender[0] == '<' && sender[strlen(sender) - 1] == '>' && strlen(sender) > 1) {
-        sender = xstrndup(sender + 1, strlen(sender) - 2);
+        struct buf inner = BUF_INIT;
+        buf_append(&inner, sender + 1, strlen(sender) - 2);
+        buf_free(&sender_buf);
+        sender_buf = inner;
+        sender = sender_buf.data;
     }
     check_envelope_text("sender", sender, 1);
     if (o.fullname)
