@@ -24,17 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-}
-
 static int is_blank(int c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -59,7 +48,7 @@ static int lock_dir(const char *path, struct buf *why)
                                 : xmemdup(path, (size_t)(slash - path));
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-        set_why(why, "lock directory %s: %s", dir, strerror(errno));
+        buf_setf(why, "lock directory %s: %s", dir, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -75,11 +64,11 @@ static int open_file(const char *path, int create, struct stat *st, struct buf *
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
     }
     if (fd < 0) {
-        set_why(why, "open %s: %s", path, strerror(errno));
+        buf_setf(why, "open %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-        set_why(why, "%s: not a regular file", path);
+        buf_setf(why, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
@@ -95,13 +84,13 @@ static int read_all(int fd, const char *path, struct buf *out, struct buf *why)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            set_why(why, "read %s: %s", path, strerror(errno));
+            buf_setf(why, "read %s: %s", path, strerror(errno));
             return -1;
         }
         if (n == 0)
             return 0;
         if ((size_t)n > CONFIG_MAX_FILE - out->len) {
-            set_why(why, "%s: file larger than %d bytes", path, CONFIG_MAX_FILE);
+            buf_setf(why, "%s: file larger than %d bytes", path, CONFIG_MAX_FILE);
             return -1;
         }
         buf_append(out, chunk, (size_t)n);
@@ -117,7 +106,7 @@ static int replace_file(const char *path, const struct stat *st, const struct bu
     buf_printf(&tmp, "%s.XXXXXX", path);
     int fd = mkstemp(tmp.data);
     if (fd < 0) {
-        set_why(why, "create temporary file %s: %s", buf_cstr(&tmp), strerror(errno));
+        buf_setf(why, "create temporary file %s: %s", buf_cstr(&tmp), strerror(errno));
         buf_free(&tmp);
         return -1;
     }
@@ -147,14 +136,14 @@ static int replace_file(const char *path, const struct stat *st, const struct bu
         goto fail;
     }
     if (fsync_dir(path) < 0) {
-        set_why(why, "fsync directory of %s: %s", path, strerror(errno));
+        buf_setf(why, "fsync directory of %s: %s", path, strerror(errno));
         buf_free(&tmp);
         return -1;
     }
     buf_free(&tmp);
     return 0;
 fail:
-    set_why(why, "%s %s: %s", step, buf_cstr(&tmp), strerror(errno));
+    buf_setf(why, "%s %s: %s", step, buf_cstr(&tmp), strerror(errno));
     if (fd >= 0)
         close(fd);
     unlink(tmp.data);
@@ -253,7 +242,7 @@ int pc_rewrite(const char *path, pc_key_fn key_of, struct pc_edit *edits, size_t
     /* Never turn a valid file into an invalid one. */
     if (check != NULL && check(buf_cstr(&in), in.len, path, &reason) == 0 &&
         check(buf_cstr(&out), out.len, path, &reason) < 0) {
-        set_why(why, "not changing %s: the result would be invalid: %s", path, buf_cstr(&reason));
+        buf_setf(why, "not changing %s: the result would be invalid: %s", path, buf_cstr(&reason));
         goto done;
     }
     ret = replace_file(path, &st, &out, why);

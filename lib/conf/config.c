@@ -28,19 +28,6 @@
  * stops exponential blow-up (a=$b$b, b=$c$c, ...) long before it hurts. */
 #define EXPAND_MAX_WORK (16 * 1024 * 1024)
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    if (why == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-}
-
 static int is_space(int c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -215,7 +202,7 @@ static int finish_line(struct buf *logical, int line, const char *filename, stru
     char *s = logical->data;
     char *eq = strchr(s, '=');
     if (eq == NULL) {
-        set_why(why, "%s:%d: missing '=' after parameter name", filename, line);
+        buf_setf(why, "%s:%d: missing '=' after parameter name", filename, line);
         return -1;
     }
     char *name_end = eq;
@@ -223,12 +210,12 @@ static int finish_line(struct buf *logical, int line, const char *filename, stru
         name_end--;
     size_t name_len = (size_t)(name_end - s);
     if (name_len == 0) {
-        set_why(why, "%s:%d: missing parameter name before '='", filename, line);
+        buf_setf(why, "%s:%d: missing parameter name before '='", filename, line);
         return -1;
     }
     if (!config_valid_name(s, name_len)) {
-        set_why(why, "%s:%d: bad parameter name: %.*s", filename, line,
-                (int)(name_len > 100 ? 100 : name_len), s);
+        buf_setf(why, "%s:%d: bad parameter name: %.*s", filename, line,
+                 (int)(name_len > 100 ? 100 : name_len), s);
         return -1;
     }
     char *v = eq + 1;
@@ -272,12 +259,12 @@ int config_parse(struct config *c, const char *text, size_t len, const char *fil
             n = nl ? (size_t)(nl - p) : len - off;
             off += nl ? n + 1 : n;
             if (lineno == INT32_MAX) {
-                set_why(why, "%s:%d: too many lines", filename, lineno);
+                buf_setf(why, "%s:%d: too many lines", filename, lineno);
                 goto out;
             }
             lineno++;
             if (memchr(p, 0, n) != NULL) {
-                set_why(why, "%s:%d: NUL byte in line", filename, lineno);
+                buf_setf(why, "%s:%d: NUL byte in line", filename, lineno);
                 goto out;
             }
         }
@@ -289,7 +276,7 @@ int config_parse(struct config *c, const char *text, size_t len, const char *fil
             continue;
         if (!at_eof && skip > 0) {
             if (!logical_line) {
-                set_why(why, "%s:%d: continuation line before any parameter", filename, lineno);
+                buf_setf(why, "%s:%d: continuation line before any parameter", filename, lineno);
                 goto out;
             }
             size_t tail = logical.len;
@@ -297,8 +284,8 @@ int config_parse(struct config *c, const char *text, size_t len, const char *fil
                 tail--;
             buf_truncate(&logical, tail);
             if (n - skip > CONFIG_MAX_LINE || logical.len + 1 + (n - skip) > CONFIG_MAX_LINE) {
-                set_why(why, "%s:%d: logical line longer than %d bytes", filename, logical_line,
-                        CONFIG_MAX_LINE);
+                buf_setf(why, "%s:%d: logical line longer than %d bytes", filename, logical_line,
+                         CONFIG_MAX_LINE);
                 goto out;
             }
             buf_putc(&logical, ' ');
@@ -319,8 +306,8 @@ int config_parse(struct config *c, const char *text, size_t len, const char *fil
         if (at_eof)
             break;
         if (n > CONFIG_MAX_LINE) {
-            set_why(why, "%s:%d: logical line longer than %d bytes", filename, lineno,
-                    CONFIG_MAX_LINE);
+            buf_setf(why, "%s:%d: logical line longer than %d bytes", filename, lineno,
+                     CONFIG_MAX_LINE);
             goto out;
         }
         buf_reset(&logical);
@@ -342,13 +329,13 @@ int config_read_text(const char *path, struct buf *out, struct buf *why)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
-        set_why(why, "open %s: %s", path, strerror(e));
+        buf_setf(why, "open %s: %s", path, strerror(e));
         errno = e;
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        set_why(why, "open %s: not a regular file", path);
+        buf_setf(why, "open %s: not a regular file", path);
         close(fd);
         errno = EINVAL;
         return -1;
@@ -360,7 +347,7 @@ int config_read_text(const char *path, struct buf *out, struct buf *why)
             continue;
         if (n < 0) {
             int e = errno;
-            set_why(why, "read %s: %s", path, strerror(e));
+            buf_setf(why, "read %s: %s", path, strerror(e));
             close(fd);
             errno = e;
             return -1;
@@ -368,7 +355,7 @@ int config_read_text(const char *path, struct buf *out, struct buf *why)
         if (n == 0)
             break;
         if ((size_t)n > CONFIG_MAX_FILE - out->len) {
-            set_why(why, "%s: file larger than %d bytes", path, CONFIG_MAX_FILE);
+            buf_setf(why, "%s: file larger than %d bytes", path, CONFIG_MAX_FILE);
             close(fd);
             errno = EFBIG;
             return -1;
@@ -683,7 +670,7 @@ int config_lookup(const struct config *c, const char *name, struct buf *out, str
 {
     buf_reset(out);
     if (config_find(c, name) == NULL && param_find(name) == NULL) {
-        set_why(why, "%s: unknown parameter", name);
+        buf_setf(why, "%s: unknown parameter", name);
         return -1;
     }
     struct expand x;

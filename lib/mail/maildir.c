@@ -32,21 +32,6 @@ struct maildir_delivery {
     struct buf out; /* content not yet written */
 };
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    if (why == NULL)
-        return;
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
 /* Like Postfix's mbox_dsn(): a full mailbox or file size limit will not go
  * away by itself (5.2.2); anything else may. */
 static int err_status(int err)
@@ -102,7 +87,7 @@ static int make_dirs(const char *path, struct buf *why)
         *cp = 0;
         if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
             int err = errno;
-            set_why(why, "cannot create directory %s: %s", copy, strerror(err));
+            buf_setf(why, "cannot create directory %s: %s", copy, strerror(err));
             free(copy);
             errno = err;
             return -1;
@@ -118,7 +103,7 @@ static int make_dirs(const char *path, struct buf *why)
 static int open_subdir(int root, const char *path, const char *sub, struct buf *why)
 {
     if (mkdirat(root, sub, 0700) < 0 && errno != EEXIST) {
-        set_why(why, "cannot create directory %s/%s: %s", path, sub, strerror(errno));
+        buf_setf(why, "cannot create directory %s/%s: %s", path, sub, strerror(errno));
         return -1;
     }
     int fd = openat(root, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -126,11 +111,11 @@ static int open_subdir(int root, const char *path, const char *sub, struct buf *
         struct stat st;
         if (errno == ELOOP ||
             (fstatat(root, sub, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)))
-            set_why(why, "maildir directory %s/%s is a symbolic link", path, sub);
+            buf_setf(why, "maildir directory %s/%s is a symbolic link", path, sub);
         else if (errno == ENOTDIR)
-            set_why(why, "maildir directory %s/%s is not a directory", path, sub);
+            buf_setf(why, "maildir directory %s/%s is not a directory", path, sub);
         else
-            set_why(why, "cannot open directory %s/%s: %s", path, sub, strerror(errno));
+            buf_setf(why, "cannot open directory %s/%s: %s", path, sub, strerror(errno));
         return -1;
     }
     return fd;
@@ -159,7 +144,7 @@ struct maildir_delivery *maildir_open(const char *path, struct buf *why, int *st
 
     if (*path == 0) {
         errno = EINVAL;
-        set_why(why, "empty maildir path");
+        buf_setf(why, "empty maildir path");
         goto bad;
     }
     if (make_dirs(path, why) < 0)
@@ -167,7 +152,7 @@ struct maildir_delivery *maildir_open(const char *path, struct buf *why, int *st
     /* The Maildir itself may be reached through links the owner made;
      * only its three subdirectories must be real directories. */
     if ((root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        set_why(why, "cannot open directory %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot open directory %s: %s", path, strerror(errno));
         goto bad;
     }
     if ((d->tmp_dir = open_subdir(root, path, "tmp", why)) < 0 ||
@@ -183,7 +168,7 @@ struct maildir_delivery *maildir_open(const char *path, struct buf *why, int *st
             break;
     }
     if (d->fd < 0) {
-        set_why(why, "cannot create file %s/tmp/%s: %s", path, buf_cstr(&name), strerror(errno));
+        buf_setf(why, "cannot create file %s/tmp/%s: %s", path, buf_cstr(&name), strerror(errno));
         goto bad;
     }
     d->name = buf_steal(&name);
@@ -233,7 +218,7 @@ static int write_raw(struct maildir_delivery *d, const char *cp, size_t n, struc
         if (w <= 0) {
             if (w == 0)
                 errno = ENOSPC;
-            set_why(why, "cannot write file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
+            buf_setf(why, "cannot write file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
             return -1;
         }
         cp += w;
@@ -277,15 +262,15 @@ static int move_to_new(struct maildir_delivery *d, struct buf *why)
     if (renameat2(d->tmp_dir, d->name, d->new_dir, d->name, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS) {
-        set_why(why, "cannot rename %s/tmp/%s to %s/new/%s: %s", d->path, d->name, d->path, d->name,
-                strerror(errno));
+        buf_setf(why, "cannot rename %s/tmp/%s to %s/new/%s: %s", d->path, d->name, d->path,
+                 d->name, strerror(errno));
         return -1;
     }
     /* No RENAME_NOREPLACE on this file system: the specification's own
      * link-then-unlink, which fails on an existing name just the same. */
     if (linkat(d->tmp_dir, d->name, d->new_dir, d->name, 0) < 0) {
-        set_why(why, "cannot link %s/tmp/%s to %s/new/%s: %s", d->path, d->name, d->path, d->name,
-                strerror(errno));
+        buf_setf(why, "cannot link %s/tmp/%s to %s/new/%s: %s", d->path, d->name, d->path, d->name,
+                 strerror(errno));
         return -1;
     }
     (void)unlinkat(d->tmp_dir, d->name, 0);
@@ -297,14 +282,14 @@ int maildir_commit(struct maildir_delivery *d, struct buf *name, struct buf *why
     if (flush_out(d, why) < 0)
         return fail(d);
     if (fsync(d->fd) < 0) {
-        set_why(why, "cannot fsync file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
+        buf_setf(why, "cannot fsync file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
         return fail(d);
     }
     /* Network file systems may report a failed write only at close. */
     int fd = d->fd;
     d->fd = -1;
     if (close(fd) < 0) {
-        set_why(why, "cannot close file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
+        buf_setf(why, "cannot close file %s/tmp/%s: %s", d->path, d->name, strerror(errno));
         return fail(d);
     }
     if (move_to_new(d, why) < 0)
@@ -314,7 +299,7 @@ int maildir_commit(struct maildir_delivery *d, struct buf *name, struct buf *why
          * reader seeing a message that a crash could still lose, and let the
          * retry deliver it once. */
         int err = errno;
-        set_why(why, "cannot fsync directory %s/new: %s", d->path, strerror(err));
+        buf_setf(why, "cannot fsync directory %s/new: %s", d->path, strerror(err));
         (void)unlinkat(d->new_dir, d->name, 0);
         free_delivery(d);
         return err_status(err);

@@ -36,21 +36,6 @@ struct mbox {
     struct buf out;  /* content not yet written */
 };
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    if (why == NULL)
-        return;
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
 /* As Postfix's mbox_dsn(): a busy or stale resource and a full disk are
  * temporary; a full mailbox (quota, file size limit) is not (5.2.2);
  * anything else gets the caller's default. */
@@ -116,7 +101,7 @@ static int dotlock_take(struct mbox *mb, const struct mbox_params *p, struct buf
                 (void)close(fd);
                 (void)unlink(buf_cstr(&lock));
                 errno = err;
-                set_why(why, "cannot fstat lock file %s: %s", buf_cstr(&lock), strerror(err));
+                buf_setf(why, "cannot fstat lock file %s: %s", buf_cstr(&lock), strerror(err));
                 buf_free(&lock);
                 return err_status(err, MBOX_DEFER);
             }
@@ -128,7 +113,7 @@ static int dotlock_take(struct mbox *mb, const struct mbox_params *p, struct buf
         }
         if (errno != EEXIST) {
             int err = errno;
-            set_why(why, "cannot create lock file %s: %s", buf_cstr(&lock), strerror(err));
+            buf_setf(why, "cannot create lock file %s: %s", buf_cstr(&lock), strerror(err));
             buf_free(&lock);
             errno = err;
             return err_status(err, MBOX_DEFER);
@@ -144,7 +129,7 @@ static int dotlock_take(struct mbox *mb, const struct mbox_params *p, struct buf
         if (i + 1 < attempts)
             sleep_ms(p->lock_delay_ms);
     }
-    set_why(why, "cannot create lock file %s: file exists (mailbox is locked)", buf_cstr(&lock));
+    buf_setf(why, "cannot create lock file %s: file exists (mailbox is locked)", buf_cstr(&lock));
     buf_free(&lock);
     errno = EAGAIN;
     return MBOX_DEFER;
@@ -178,13 +163,13 @@ static int fcntl_lock(struct mbox *mb, const struct mbox_params *p, struct buf *
             return 0;
         if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
             int err = errno;
-            set_why(why, "cannot lock mailbox %s: %s", mb->path, strerror(err));
+            buf_setf(why, "cannot lock mailbox %s: %s", mb->path, strerror(err));
             return err_status(err, MBOX_DEFER);
         }
         if (i + 1 < attempts)
             sleep_ms(p->lock_delay_ms);
     }
-    set_why(why, "cannot lock mailbox %s: %s", mb->path, strerror(EAGAIN));
+    buf_setf(why, "cannot lock mailbox %s: %s", mb->path, strerror(EAGAIN));
     errno = EAGAIN;
     return MBOX_DEFER;
 }
@@ -251,7 +236,7 @@ int mbox_open(struct mbox **mbp, const char *path, const struct mbox_params *p, 
     }
     /* Measured under the locks: someone may have appended before we got them. */
     if (fstat(mb->fd, &st) < 0) {
-        set_why(why, "cannot fstat mailbox %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot fstat mailbox %s: %s", path, strerror(errno));
         status = err_status(errno, MBOX_DEFER);
         release(mb);
         return status;
@@ -272,7 +257,7 @@ static int flush_out(struct mbox *mb, struct buf *why)
         if (w <= 0) {
             if (w == 0)
                 errno = ENOSPC;
-            set_why(why, "cannot write mailbox %s: %s", mb->path, strerror(errno));
+            buf_setf(why, "cannot write mailbox %s: %s", mb->path, strerror(errno));
             return -1;
         }
         cp += w;
@@ -404,7 +389,7 @@ int mbox_commit(struct mbox *mb, struct buf *why)
     if (flush_out(mb, why) < 0)
         return fail(mb, err_status(errno, MBOX_DEFER));
     if (fsync(mb->fd) < 0) {
-        set_why(why, "cannot fsync mailbox %s: %s", mb->path, strerror(errno));
+        buf_setf(why, "cannot fsync mailbox %s: %s", mb->path, strerror(errno));
         return fail(mb, err_status(errno, MBOX_DEFER));
     }
     /* fsync has reported any write error (NFS included); closing, which

@@ -32,19 +32,6 @@
 
 /* ---- shared ------------------------------------------------------------- */
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL)
-        return;
-    buf_reset(why);
-    va_start(ap, fmt);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-}
-
 static int qf_known_type(int type)
 {
     switch (type) {
@@ -203,7 +190,7 @@ struct qf_writer *qf_create(const char *dir, mode_t mode, char *id, struct buf *
             break;
     }
     if (fd < 0) {
-        set_why(why, "create %s: %s", path.data, strerror(errno));
+        buf_setf(why, "create %s: %s", path.data, strerror(errno));
         buf_free(&path);
         return NULL;
     }
@@ -333,7 +320,7 @@ int qf_commit(struct qf_writer *w, const char *dest_dir, struct buf *why)
     return 0;
 
 fail:
-    set_why(why, "%s", w->error.data);
+    buf_setf(why, "%s", w->error.data);
     /* Not durable, so not accepted: the client is told to try again, and a
      * file left behind would be a second copy. */
     (void)unlink(renamed ? dest.data : w->tmp_path);
@@ -384,7 +371,7 @@ static int r_damaged(struct qf_reader *r, struct buf *why, const char *fmt, ...)
     buf_vprintf(&r->damage, fmt, ap);
     va_end(ap);
     r->state = QF_DAMAGED;
-    set_why(why, "%s", r->damage.data);
+    buf_setf(why, "%s", r->damage.data);
     errno = EBADMSG;
     return -1;
 }
@@ -443,17 +430,17 @@ struct qf_reader *qf_open(const char *path, int for_update, struct buf *why)
     int fd = open(path, (for_update ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
                             O_NOCTTY);
     if (fd < 0) {
-        set_why(why, "open %s: %s", path, strerror(errno));
+        buf_setf(why, "open %s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || set_nonblock(fd, 0) < 0) {
-        set_why(why, "open %s: %s", path, strerror(errno));
+        buf_setf(why, "open %s: %s", path, strerror(errno));
         (void)close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_why(why, "open %s: not a regular file", path);
+        buf_setf(why, "open %s: not a regular file", path);
         (void)close(fd);
         errno = EBADMSG;
         return NULL;
@@ -468,14 +455,14 @@ struct qf_reader *qf_open(const char *path, int for_update, struct buf *why)
     unsigned char rec[QF_HDR_LEN + sizeof(QF_MAGIC_TEXT) - 1];
     ssize_t got = r_get(r, rec, NULL, sizeof(rec));
     if (got < 0) {
-        set_why(why, "read %s: %s", path, strerror(errno));
+        buf_setf(why, "read %s: %s", path, strerror(errno));
         r_free(r);
         return NULL;
     }
     if ((size_t)got < sizeof(rec) || rec[0] != QF_MAGIC ||
         get_be32(rec + 1) != sizeof(QF_MAGIC_TEXT) - 1 ||
         memcmp(rec + QF_HDR_LEN, QF_MAGIC_TEXT, sizeof(QF_MAGIC_TEXT) - 1) != 0) {
-        set_why(why, "%s: not a queue file: no " QF_MAGIC_TEXT " magic record", path);
+        buf_setf(why, "%s: not a queue file: no " QF_MAGIC_TEXT " magic record", path);
         r_free(r);
         errno = EBADMSG;
         return NULL;
@@ -492,7 +479,7 @@ int qf_read(struct qf_reader *r, int *type, struct buf *data, off_t *offset, str
     buf_reset(data);
     buf_reserve(data, 0); /* an empty payload still reads as "" */
     if (r->state == QF_DAMAGED) {
-        set_why(why, "%s", r->damage.data);
+        buf_setf(why, "%s", r->damage.data);
         errno = EBADMSG;
         return -1;
     }
@@ -566,7 +553,7 @@ int qf_read(struct qf_reader *r, int *type, struct buf *data, off_t *offset, str
 
 ioerr:;
     int saved = errno;
-    set_why(why, "read %s: %s", r->path, strerror(saved));
+    buf_setf(why, "read %s: %s", r->path, strerror(saved));
     errno = saved;
     return -1;
 }
@@ -606,13 +593,13 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
     struct stat st;
 
     if (offset < r->first) {
-        set_why(why, "%s: offset %lld is not a recipient record", r->path, (long long)offset);
+        buf_setf(why, "%s: offset %lld is not a recipient record", r->path, (long long)offset);
         errno = EINVAL;
         return -1;
     }
     int got = pread_full(r->fd, hdr, sizeof(hdr), offset);
     if (got < 0 || fstat(r->fd, &st) < 0) {
-        set_why(why, "read %s: %s", r->path, strerror(errno));
+        buf_setf(why, "read %s: %s", r->path, strerror(errno));
         return -1;
     }
     /* The type byte alone could be a byte inside some payload: also require
@@ -622,11 +609,11 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
     if (got < (int)sizeof(hdr) || hdr[0] != QF_RCPT || len > QF_RECORD_MAX ||
         offset + (off_t)sizeof(hdr) + (off_t)len > st.st_size) {
         if (got >= 1 && hdr[0] == QF_DONE)
-            set_why(why, "%s: recipient at offset %lld is already marked done", r->path,
-                    (long long)offset);
+            buf_setf(why, "%s: recipient at offset %lld is already marked done", r->path,
+                     (long long)offset);
         else
-            set_why(why, "%s: record at offset %lld is not a recipient (type %s)", r->path,
-                    (long long)offset, got >= 1 ? type_name(hdr[0], tn, sizeof(tn)) : "none");
+            buf_setf(why, "%s: record at offset %lld is not a recipient (type %s)", r->path,
+                     (long long)offset, got >= 1 ? type_name(hdr[0], tn, sizeof(tn)) : "none");
         errno = EINVAL;
         return -1;
     }
@@ -637,13 +624,13 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
         int saved = errno;
         free(payload);
         if (got < 0) {
-            set_why(why, "read %s: %s", r->path, strerror(saved));
+            buf_setf(why, "read %s: %s", r->path, strerror(saved));
             errno = saved;
             return -1;
         }
         if (bad) {
-            set_why(why, "%s: record at offset %lld is not a recipient (bad payload)", r->path,
-                    (long long)offset);
+            buf_setf(why, "%s: record at offset %lld is not a recipient (bad payload)", r->path,
+                     (long long)offset);
             errno = EINVAL;
             return -1;
         }
@@ -655,11 +642,11 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
         put = pwrite(r->fd, &done, 1, offset);
     while (put < 0 && errno == EINTR);
     if (put != 1) {
-        set_why(why, "write %s: %s", r->path, put < 0 ? strerror(errno) : "short write");
+        buf_setf(why, "write %s: %s", r->path, put < 0 ? strerror(errno) : "short write");
         return -1;
     }
     if (fsync(r->fd) < 0) {
-        set_why(why, "fsync %s: %s", r->path, strerror(errno));
+        buf_setf(why, "fsync %s: %s", r->path, strerror(errno));
         return -1;
     }
     /* Keep a buffered copy of that byte in step with the file. */

@@ -2,6 +2,7 @@
 #include "util/buf.h"
 #include "util/alloc.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,19 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(b, fmt, ap);
     va_end(ap);
+}
+
+void buf_setf(struct buf *b, const char *fmt, ...)
+{
+    if (b == NULL)
+        return;
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_reset(b);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    errno = saved;
 }
 
 void buf_set(struct buf *b, const char *s)

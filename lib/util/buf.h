@@ -33,6 +33,10 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* buf_set - replace contents with a copy of s. */
 void buf_set(struct buf *b, const char *s);
+/* buf_setf - replace the contents with formatted text: the one way modules
+ * write a failure reason into a caller's `why`. A NULL b is ignored, and
+ * errno is preserved, so a caller can report first and read errno after. */
+void buf_setf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* buf_truncate - shorten to n bytes (no-op if n >= len). */
 void buf_truncate(struct buf *b, size_t n);
 /* buf_cstr - the contents as a C string; never NULL. */

@@ -17,21 +17,6 @@
 
 #define SAFE_OPEN_RETRIES 10 /* open-or-create races lost before giving up */
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    if (why == NULL)
-        return;
-    int saved = errno; /* callers read errno after reporting */
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
 static void close_keep_errno(int fd)
 {
     int saved = errno;
@@ -61,59 +46,59 @@ static int open_existing(const char *path, int flags, struct stat *st, uid_t use
     if (fd < 0) {
         int err = errno;
         if (err == ELOOP && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
-            set_why(why, "file %s is a symbolic link", path);
+            buf_setf(why, "file %s is a symbolic link", path);
         else
-            set_why(why, "cannot open file %s: %s", path, strerror(err));
+            buf_setf(why, "cannot open file %s: %s", path, strerror(err));
         errno = err;
         return -1;
     }
     if (fstat(fd, &fst) < 0) {
-        set_why(why, "cannot fstat file %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot fstat file %s: %s", path, strerror(errno));
         goto bad;
     }
     if (!S_ISREG(fst.st_mode)) {
-        set_why(why, "file %s is not a regular file", path);
+        buf_setf(why, "file %s is not a regular file", path);
         errno = EPERM;
         goto bad;
     }
     if (fst.st_nlink != 1) {
-        set_why(why, "file %s has %lu hard links", path, (unsigned long)fst.st_nlink);
+        buf_setf(why, "file %s has %lu hard links", path, (unsigned long)fst.st_nlink);
         errno = EPERM;
         goto bad;
     }
     if (user != SAFE_OPEN_ANY_USER && fst.st_uid != user) {
-        set_why(why, "file %s has wrong owner: uid %lu, expected %lu", path,
-                (unsigned long)fst.st_uid, (unsigned long)user);
+        buf_setf(why, "file %s has wrong owner: uid %lu, expected %lu", path,
+                 (unsigned long)fst.st_uid, (unsigned long)user);
         errno = EPERM;
         goto bad;
     }
     if (group != SAFE_OPEN_ANY_GROUP && fst.st_gid != group) {
-        set_why(why, "file %s has wrong group: gid %lu, expected %lu", path,
-                (unsigned long)fst.st_gid, (unsigned long)group);
+        buf_setf(why, "file %s has wrong group: gid %lu, expected %lu", path,
+                 (unsigned long)fst.st_gid, (unsigned long)group);
         errno = EPERM;
         goto bad;
     }
     /* The name may have been pointed elsewhere between open and now. */
     if (lstat(path, &lst) < 0) {
-        set_why(why, "cannot lstat file %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot lstat file %s: %s", path, strerror(errno));
         goto bad;
     }
     if (lst.st_dev != fst.st_dev || lst.st_ino != fst.st_ino || S_ISLNK(lst.st_mode)) {
-        set_why(why, "file %s was replaced while it was being opened", path);
+        buf_setf(why, "file %s was replaced while it was being opened", path);
         errno = EPERM;
         goto bad;
     }
     if (restore_blocking(fd, flags) < 0) {
-        set_why(why, "cannot set blocking mode on file %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot set blocking mode on file %s: %s", path, strerror(errno));
         goto bad;
     }
     if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
         if (ftruncate(fd, 0) < 0) {
-            set_why(why, "cannot truncate file %s: %s", path, strerror(errno));
+            buf_setf(why, "cannot truncate file %s: %s", path, strerror(errno));
             goto bad;
         }
         if (fstat(fd, &fst) < 0) {
-            set_why(why, "cannot fstat file %s: %s", path, strerror(errno));
+            buf_setf(why, "cannot fstat file %s: %s", path, strerror(errno));
             goto bad;
         }
     }
@@ -135,17 +120,17 @@ static int create_exclusive(const char *path, int flags, mode_t mode, struct sta
     int fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         int err = errno;
-        set_why(why, "cannot create file exclusively: %s: %s", path, strerror(err));
+        buf_setf(why, "cannot create file exclusively: %s: %s", path, strerror(err));
         errno = err;
         return -1;
     }
     if ((user != SAFE_OPEN_ANY_USER || group != SAFE_OPEN_ANY_GROUP) &&
         fchown(fd, user, group) < 0) {
-        set_why(why, "cannot change ownership of file %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot change ownership of file %s: %s", path, strerror(errno));
         goto bad;
     }
     if (fstat(fd, &fst) < 0) {
-        set_why(why, "cannot fstat file %s: %s", path, strerror(errno));
+        buf_setf(why, "cannot fstat file %s: %s", path, strerror(errno));
         goto bad;
     }
     if (st)
@@ -176,7 +161,7 @@ int safe_open(const char *path, int flags, mode_t mode, struct stat *st, uid_t u
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
-    set_why(why, "cannot open file %s: it keeps appearing and disappearing", path);
+    buf_setf(why, "cannot open file %s: it keeps appearing and disappearing", path);
     errno = EAGAIN;
     return -1;
 }

@@ -26,22 +26,6 @@
 
 #define ENDPOINT_MAX 1024 /* longer than any host name plus service name */
 
-static void set_why(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The reason replaces what why held; errno survives for the caller. */
-static void set_why(struct buf *why, const char *fmt, ...)
-{
-    if (why == NULL)
-        return;
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_reset(why);
-    buf_vprintf(why, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -143,43 +127,43 @@ int unix_listen(const char *path, int backlog, struct buf *why)
     struct stat st;
 
     if (fill_sun(&sun, path) < 0) {
-        set_why(why, "socket path %s: %s", path,
-                *path ? "too long for a UNIX-domain socket" : "empty");
+        buf_setf(why, "socket path %s: %s", path,
+                 *path ? "too long for a UNIX-domain socket" : "empty");
         return -1;
     }
     if (lstat(path, &st) == 0) {
         /* Only ever replace a socket: a misconfigured path must not make a
          * root process delete a regular file or a directory. */
         if (!S_ISSOCK(st.st_mode)) {
-            set_why(why, "%s exists and is not a socket; not removing it", path);
+            buf_setf(why, "%s exists and is not a socket; not removing it", path);
             return -1;
         }
         if (unlink(path) < 0 && errno != ENOENT) {
-            set_why(why, "remove stale socket %s: %s", path, strerror(errno));
+            buf_setf(why, "remove stale socket %s: %s", path, strerror(errno));
             return -1;
         }
     } else if (errno != ENOENT) {
-        set_why(why, "lstat %s: %s", path, strerror(errno));
+        buf_setf(why, "lstat %s: %s", path, strerror(errno));
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        set_why(why, "socket: %s", strerror(errno));
+        buf_setf(why, "socket: %s", strerror(errno));
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        set_why(why, "bind %s: %s", path, strerror(errno));
+        buf_setf(why, "bind %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     /* Access is controlled by the directory (private/ vs public/). */
     if (chmod(path, 0666) < 0) {
-        set_why(why, "chmod %s: %s", path, strerror(errno));
+        buf_setf(why, "chmod %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (listen(fd, backlog) < 0) {
-        set_why(why, "listen %s: %s", path, strerror(errno));
+        buf_setf(why, "listen %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -211,13 +195,13 @@ static int split_endpoint(const char *ep, char **host, char **port, struct buf *
 
     *host = *port = NULL;
     if (strnlen(ep, ENDPOINT_MAX + 1) > ENDPOINT_MAX) {
-        set_why(why, "endpoint too long");
+        buf_setf(why, "endpoint too long");
         return -1;
     }
     if (*ep == '[') {
         const char *close = strchr(ep, ']');
         if (close == NULL || close[1] != ':') {
-            set_why(why, "bad endpoint \"%s\": expected [address]:port", ep);
+            buf_setf(why, "bad endpoint \"%s\": expected [address]:port", ep);
             return -1;
         }
         h = ep + 1;
@@ -225,7 +209,7 @@ static int split_endpoint(const char *ep, char **host, char **port, struct buf *
         p = close + 2;
     } else if ((colon = strchr(ep, ':')) != NULL) {
         if (strchr(colon + 1, ':') != NULL) {
-            set_why(why, "bad endpoint \"%s\": put an IPv6 address in [brackets]", ep);
+            buf_setf(why, "bad endpoint \"%s\": put an IPv6 address in [brackets]", ep);
             return -1;
         }
         h = ep;
@@ -235,7 +219,7 @@ static int split_endpoint(const char *ep, char **host, char **port, struct buf *
         p = ep;
     }
     if (*p == 0) {
-        set_why(why, "bad endpoint \"%s\": no port", ep);
+        buf_setf(why, "bad endpoint \"%s\": no port", ep);
         return -1;
     }
     if (h && hlen > 0 && !(hlen == 1 && *h == '*'))
@@ -272,24 +256,24 @@ static int listen_one(const struct addrinfo *ai, int backlog, struct buf *why)
         return -2; /* the caller decides whether a missing family matters */
     addr_text(ai->ai_addr, ai->ai_addrlen, text, sizeof(text));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0) {
-        set_why(why, "%s: setsockopt SO_REUSEADDR: %s", text, strerror(errno));
+        buf_setf(why, "%s: setsockopt SO_REUSEADDR: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
     /* One socket per family: a v6 wildcard must not also claim v4. */
     if (ai->ai_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
-        set_why(why, "%s: setsockopt IPV6_V6ONLY: %s", text, strerror(errno));
+        buf_setf(why, "%s: setsockopt IPV6_V6ONLY: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        set_why(why, "bind %s: %s", text, strerror(errno));
+        buf_setf(why, "bind %s: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
     if (listen(fd, backlog) < 0) {
-        set_why(why, "listen %s: %s", text, strerror(errno));
+        buf_setf(why, "listen %s: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
@@ -310,7 +294,7 @@ int inet_listen(const char *endpoint, int backlog, int *fds, int max, struct buf
     hints.ai_flags = AI_PASSIVE;
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        set_why(why, "%s: %s", endpoint, gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        buf_setf(why, "%s: %s", endpoint, gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
         free(host);
         free(port);
         return -1;
@@ -322,7 +306,7 @@ int inet_listen(const char *endpoint, int backlog, int *fds, int max, struct buf
         if (prev != ai)
             continue; /* /etc/hosts may list an address twice */
         if (count >= max) {
-            set_why(why, "%s: more than %d addresses", endpoint, max);
+            buf_setf(why, "%s: more than %d addresses", endpoint, max);
             goto fail;
         }
         int fd = listen_one(ai, backlog, why);
@@ -333,7 +317,7 @@ int inet_listen(const char *endpoint, int backlog, int *fds, int max, struct buf
                 family_errno = errno;
                 continue;
             }
-            set_why(why, "%s: socket: %s", endpoint, strerror(errno));
+            buf_setf(why, "%s: socket: %s", endpoint, strerror(errno));
             goto fail;
         }
         if (fd < 0)
@@ -341,8 +325,8 @@ int inet_listen(const char *endpoint, int backlog, int *fds, int max, struct buf
         fds[count++] = fd;
     }
     if (count == 0) {
-        set_why(why, "%s: no usable address%s%s", endpoint, missing_family ? ": " : "",
-                missing_family ? strerror(family_errno) : "");
+        buf_setf(why, "%s: no usable address%s%s", endpoint, missing_family ? ": " : "",
+                 missing_family ? strerror(family_errno) : "");
         goto fail;
     }
     freeaddrinfo(res);
