@@ -188,6 +188,13 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DAEMONDIR) $(DESTDIR)$(SYSCONFDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(COMMAND_BINS) $(DESTDIR)$(SBINDIR)/
+	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq
+	@# postdrop writes maildrop/ through the setgid_group (Postfix's model).
+	if [ "$$(id -u)" = 0 ] && getent group postdrop >/dev/null; then \
+	    chgrp postdrop $(DESTDIR)$(SBINDIR)/postdrop && chmod 2755 $(DESTDIR)$(SBINDIR)/postdrop; \
+	else \
+	    echo "install: as root, run: chgrp postdrop $(SBINDIR)/postdrop; chmod 2755 $(SBINDIR)/postdrop"; \
+	fi
 	install -m 0755 $(DAEMON_BINS) $(DESTDIR)$(DAEMONDIR)/
 	for f in main.cf master.cf; do \
 	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/$$f; \
