@@ -219,8 +219,10 @@ static void test_missing_accounts_are_named_with_the_command_to_create_them(void
 {
     struct buf problems = BUF_INIT;
 
-    if (geteuid() != 0)
-        skip(); /* accounts are only looked up by root */
+    if (geteuid() != 0) {
+        print_message("skipped: accounts are only looked up when running as root\n");
+        skip();
+    }
     int n = queue_dirs_check(qdir, "no-such-user-pt", "no-such-group-pt", 1, &problems);
     assert_int_equal(n, 2);
     assert_non_null(strstr(buf_cstr(&problems),
@@ -240,8 +242,10 @@ static void test_wrong_owner_is_reported_as_root(void **state)
     struct buf problems = BUF_INIT;
     char path[256], want[512];
 
-    if (geteuid() != 0)
-        skip(); /* only root can give a directory away */
+    if (geteuid() != 0) {
+        print_message("skipped: giving a directory away needs root\n");
+        skip();
+    }
     assert_int_equal(queue_dirs_check(qdir, owner, group, 1, &problems), 0);
     snprintf(path, sizeof(path), "%s/deferred", qdir);
     assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
