@@ -28,7 +28,7 @@ SANFLAGS    :=
 endif
 
 # Daemons live in daemon_directory, commands in command_directory.
-DAEMONS     := master
+DAEMONS     := master pickup cleanup
 COMMANDS    := postern postconf sendmail postdrop postcat postmap newaliases
 
 PKGS        := openssl lmdb libcap libpcre2-8 ldap
