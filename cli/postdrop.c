@@ -59,20 +59,6 @@ static void on_signal(int sig)
     _exit(EX_TEMPFAIL);
 }
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-
-/* die - "postdrop: fatal: ..." with a sysexits status for sendmail to pass on. */
-static void die(int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg_vlog(MSG_FATAL, fmt, ap);
-    va_end(ap);
-    remove_tmp();
-    exit(status);
-}
-
 /* Run set-id by someone other than root: the caller may not pick the
  * configuration freely. */
 static int privileged(void)
@@ -147,17 +133,17 @@ static void read_config(const char *arg)
     if (dir == NULL || *dir == 0)
         dir = DEF_CONFIG_DIR;
     if (strlen(dir) > PATH_MAX - 16)
-        die(EX_USAGE, "configuration directory name too long");
+        msg_fatal_status(EX_USAGE, "configuration directory name too long");
     if (privileged() && strcmp(dir, DEF_CONFIG_DIR) != 0 && !listed_alternate(dir)) {
         if (!trusted_config_dir(dir, resolved))
-            die(EX_NOPERM,
-                "%s: permission denied: configuration directory is not listed in "
-                "alternate_config_directories of %s/main.cf",
-                dir, DEF_CONFIG_DIR);
+            msg_fatal_status(EX_NOPERM,
+                             "%s: permission denied: configuration directory is not listed in "
+                             "alternate_config_directories of %s/main.cf",
+                             dir, DEF_CONFIG_DIR);
         dir = resolved;
     }
     if (mail_conf_load(dir, &why) < 0)
-        die(EX_CONFIG, "%s", buf_cstr(&why));
+        msg_fatal_status(EX_CONFIG, "%s", buf_cstr(&why));
     buf_free(&why);
 }
 
@@ -207,7 +193,7 @@ static void trigger_pickup(void)
 
 __attribute__((noreturn)) static void usage(void)
 {
-    die(EX_USAGE, "usage: postdrop [-rv] [-c config_dir]");
+    msg_fatal_status(EX_USAGE, "usage: postdrop [-rv] [-c config_dir]");
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -235,6 +221,7 @@ int main(int argc, char **argv)
     int c;
 
     msg_init("postdrop");
+    msg_set_cleanup(remove_tmp); /* no fatal exit leaves a half-written maildrop file */
     umask(022);
     /* A low RLIMIT_FSIZE set by the caller must fail a write, not kill us
      * with a half-written file left behind. */
@@ -272,7 +259,8 @@ int main(int argc, char **argv)
 
     const char *queue_dir = conf_str("queue_directory");
     if (chdir(queue_dir) < 0)
-        die(errno == EACCES ? EX_NOPERM : EX_TEMPFAIL, "chdir %s: %s", queue_dir, strerror(errno));
+        msg_fatal_status(errno == EACCES ? EX_NOPERM : EX_TEMPFAIL, "chdir %s: %s", queue_dir,
+                         strerror(errno));
 
     long size_limit = conf_int("message_size_limit");
     struct maildrop_check chk;
@@ -302,7 +290,8 @@ int main(int argc, char **argv)
     if (w == NULL) {
         int saved = errno;
         sigprocmask(SIG_SETMASK, &old, NULL);
-        die(saved == EACCES || saved == EPERM ? EX_NOPERM : EX_TEMPFAIL, "%s", buf_cstr(&why));
+        msg_fatal_status(saved == EACCES || saved == EPERM ? EX_NOPERM : EX_TEMPFAIL, "%s",
+                         buf_cstr(&why));
     }
     snprintf(tmp_path, sizeof(tmp_path), "%s", qf_writer_path(w));
     sigaction(SIGHUP, &sa, NULL);
@@ -325,22 +314,23 @@ int main(int argc, char **argv)
         size_t len;
 
         if (read_full(0, hdr, sizeof(hdr), -1, &eof) < 0)
-            die(EX_DATAERR, "%s%s",
-                eof ? "premature end of input: no end record" : "read standard input: ",
-                eof ? "" : strerror(errno));
+            msg_fatal_status(EX_DATAERR, "%s%s",
+                             eof ? "premature end of input: no end record"
+                                 : "read standard input: ",
+                             eof ? "" : strerror(errno));
         if (maildrop_header(&chk, hdr, &type, &len, &why) < 0)
-            die(EX_DATAERR, "uid=%lu: %s", (unsigned long)getuid(), buf_cstr(&why));
+            msg_fatal_status(EX_DATAERR, "uid=%lu: %s", (unsigned long)getuid(), buf_cstr(&why));
         buf_reset(&data);
         buf_reserve(&data, len);
         if (len > 0 && read_full(0, data.data, len, -1, &eof) < 0)
-            die(EX_DATAERR, "%s%s",
-                eof ? "premature end of input in a record" : "read standard input: ",
-                eof ? "" : strerror(errno));
+            msg_fatal_status(EX_DATAERR, "%s%s",
+                             eof ? "premature end of input in a record" : "read standard input: ",
+                             eof ? "" : strerror(errno));
         data.len = len;
         data.data[len] = 0;
         ret = maildrop_record(&chk, type, data.data, len, &why);
         if (ret < 0)
-            die(EX_DATAERR, "uid=%lu: %s", (unsigned long)getuid(), buf_cstr(&why));
+            msg_fatal_status(EX_DATAERR, "uid=%lu: %s", (unsigned long)getuid(), buf_cstr(&why));
         if (ret == 1)
             break;
         if (werr == 0)
@@ -350,13 +340,13 @@ int main(int argc, char **argv)
     unsigned char extra;
     ssize_t got = read(0, &extra, 1);
     if (got > 0)
-        die(EX_DATAERR, "data after the end record");
+        msg_fatal_status(EX_DATAERR, "data after the end record");
     buf_free(&data);
 
     /* A write failure sticks in w; qf_commit reports it and removes the file. */
     (void)werr;
     if (qf_commit(w, NULL, &why) < 0)
-        die(EX_TEMPFAIL, "%s", buf_cstr(&why));
+        msg_fatal_status(EX_TEMPFAIL, "%s", buf_cstr(&why));
     tmp_path[0] = 0;
     if (msg_verbose)
         msg_info("%s: uid=%lu queued in maildrop", id, (unsigned long)getuid());

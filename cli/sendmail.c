@@ -48,22 +48,10 @@ struct sm_opts {
     int ignore_dots;      /* -i, -oi */
 };
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg_vlog(MSG_FATAL, fmt, ap);
-    va_end(ap);
-    exit(status);
-}
-
 __attribute__((noreturn)) static void usage(void)
 {
-    die(EX_USAGE, "usage: sendmail [-bm|-bp|-bi] [-t] [-i] [-f sender] [-F fullname] "
-                  "[-N dsn] [-R ret] [-C config_file] [-v] [--] recipient ...");
+    msg_fatal_status(EX_USAGE, "usage: sendmail [-bm|-bp|-bi] [-t] [-i] [-f sender] [-F fullname] "
+                               "[-N dsn] [-R ret] [-C config_file] [-v] [--] recipient ...");
 }
 
 /* envelope_text_ok - command-line text that may go into an envelope
@@ -73,11 +61,11 @@ static void check_envelope_text(const char *what, const char *s, int may_be_empt
     size_t n = strlen(s);
 
     if (n == 0 && !may_be_empty)
-        die(EX_USAGE, "empty %s", what);
+        msg_fatal_status(EX_USAGE, "empty %s", what);
     if (n > MAILDROP_TEXT_MAX - 64)
-        die(EX_USAGE, "%s too long: %.64s...", what, s);
+        msg_fatal_status(EX_USAGE, "%s too long: %.64s...", what, s);
     if (!maildrop_text_ok(s, n))
-        die(EX_USAGE, "%s contains a control character (newline?): %.64s", what, s);
+        msg_fatal_status(EX_USAGE, "%s contains a control character (newline?): %.64s", what, s);
 }
 
 static void parse_args(int argc, char **argv, struct sm_opts *o)
@@ -90,7 +78,7 @@ static void parse_args(int argc, char **argv, struct sm_opts *o)
         switch (c) {
         case 'B': /* RFC 6152 body type: cleanup works this out from the content */
             if (strcasecmp(optarg, "7BIT") != 0 && strcasecmp(optarg, "8BITMIME") != 0)
-                die(EX_USAGE, "-B: bad body type: %.64s", optarg);
+                msg_fatal_status(EX_USAGE, "-B: bad body type: %.64s", optarg);
             break;
         case 'C': {
             struct stat st;
@@ -119,7 +107,7 @@ static void parse_args(int argc, char **argv, struct sm_opts *o)
             break;
         case 'R':
             if (strcasecmp(optarg, "full") != 0 && strcasecmp(optarg, "hdrs") != 0)
-                die(EX_USAGE, "-R option requires full or hdrs: %.64s", optarg);
+                msg_fatal_status(EX_USAGE, "-R option requires full or hdrs: %.64s", optarg);
             o->ret = strcasecmp(optarg, "full") == 0 ? "FULL" : "HDRS";
             break;
         case 'V': /* RFC 3461 ENVID: accepted, not yet recorded */
@@ -133,7 +121,7 @@ static void parse_args(int argc, char **argv, struct sm_opts *o)
             else if (strcmp(optarg, "i") == 0)
                 o->mode = SM_NEWALIASES;
             else
-                die(EX_USAGE, "-b%.16s: unsupported mode", optarg);
+                msg_fatal_status(EX_USAGE, "-b%.16s: unsupported mode", optarg);
             break;
         case 'f':
         case 'r':
@@ -153,7 +141,7 @@ static void parse_args(int argc, char **argv, struct sm_opts *o)
                 o->mode = SM_FLUSH_SITE;
                 o->site = optarg + 1;
             } else {
-                die(EX_USAGE, "-q%.32s: unsupported (use -q or -qRsite)", optarg);
+                msg_fatal_status(EX_USAGE, "-q%.32s: unsupported (use -q or -qRsite)", optarg);
             }
             break;
         case 't':
@@ -178,8 +166,8 @@ __attribute__((noreturn)) static void run_command(const struct sm_opts *o, const
 
     buf_printf(&path, "%s/%s", conf_str("command_directory"), name);
     if (access(path.data, X_OK) < 0)
-        die(EX_UNAVAILABLE, "%s: %s (is %s installed in command_directory?)", path.data,
-            strerror(errno), name);
+        msg_fatal_status(EX_UNAVAILABLE, "%s: %s (is %s installed in command_directory?)",
+                         path.data, strerror(errno), name);
     args[n++] = (char *)name;
     if (o->conf_dir != NULL) {
         args[n++] = "-c";
@@ -191,7 +179,7 @@ __attribute__((noreturn)) static void run_command(const struct sm_opts *o, const
         args[n++] = (char *)a2;
     args[n] = NULL;
     execv(path.data, args);
-    die(EX_UNAVAILABLE, "execute %s: %s", path.data, strerror(errno));
+    msg_fatal_status(EX_UNAVAILABLE, "execute %s: %s", path.data, strerror(errno));
 }
 
 /* add_line - one input line (without its LF) to the content. */
@@ -201,7 +189,7 @@ static void add_line(struct buf *content, const char *p, size_t n, int had_lf, s
     if (had_lf && n > 0 && p[n - 1] == '\r')
         n--;
     if (limit > 0 && (content->len + n + 1 > limit))
-        die(EX_DATAERR, "message file too big");
+        msg_fatal_status(EX_DATAERR, "message file too big");
     buf_append(content, p, n);
     if (had_lf)
         buf_putc(content, '\n');
@@ -219,7 +207,7 @@ static void read_message(struct buf *content, int ignore_dots, size_t limit)
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            die(EX_IOERR, "read standard input: %s", strerror(errno));
+            msg_fatal_status(EX_IOERR, "read standard input: %s", strerror(errno));
         }
         if (got == 0)
             break;
@@ -230,7 +218,7 @@ static void read_message(struct buf *content, int ignore_dots, size_t limit)
             buf_append(&line, cp, n);
             cp += n;
             if (limit > 0 && line.len > limit)
-                die(EX_DATAERR, "message file too big");
+                msg_fatal_status(EX_DATAERR, "message file too big");
             if (lf == NULL)
                 break;
             cp++;
@@ -256,7 +244,7 @@ static const char *default_sender(void)
     struct passwd *pw = getpwuid(getuid());
 
     if (pw == NULL)
-        die(EX_NOUSER, "no login name found for user ID %lu", (unsigned long)getuid());
+        msg_fatal_status(EX_NOUSER, "no login name found for user ID %lu", (unsigned long)getuid());
     buf_set(&sender_buf, pw->pw_name);
     return sender_buf.data;
 }
@@ -275,7 +263,8 @@ static char *normalize_notify(const char *s)
     struct buf why = BUF_INIT;
     maildrop_check_init(&c, 0);
     if (maildrop_record(&c, QF_ATTR, attr.data, attr.len, &why) < 0)
-        die(EX_USAGE, "-N option requires never or a list of success, failure, delay: %.64s", s);
+        msg_fatal_status(EX_USAGE,
+                         "-N option requires never or a list of success, failure, delay: %.64s", s);
     buf_free(&why);
     buf_free(&attr);
     return v;
@@ -357,7 +346,7 @@ int main(int argc, char **argv)
 
     const char *dir = mail_conf_dir(o.conf_dir);
     if (mail_conf_load(dir, &why) < 0)
-        die(EX_CONFIG, "%s", buf_cstr(&why));
+        msg_fatal_status(EX_CONFIG, "%s", buf_cstr(&why));
     if (o.conf_dir == NULL && getenv("MAIL_CONFIG") != NULL && *getenv("MAIL_CONFIG"))
         o.conf_dir = dir;
 
@@ -379,7 +368,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nrcpt; i++)
         check_envelope_text("recipient", rcpts[i], 0);
     if (nrcpt == 0 && !o.extract)
-        die(EX_USAGE, "no recipients specified");
+        msg_fatal_status(EX_USAGE, "no recipients specified");
 
     const char *sender = o.sender ? o.sender : default_sender();
     /* "<>" is the null sender (RFC 5321 4.5.5); other angle brackets go. */
@@ -410,11 +399,11 @@ int main(int argc, char **argv)
     buf_printf(&postdrop, "%s/postdrop", conf_str("command_directory"));
     int pfd[2];
     if (pipe(pfd) < 0)
-        die(EX_OSERR, "pipe: %s", strerror(errno));
+        msg_fatal_status(EX_OSERR, "pipe: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = fork();
     if (pid < 0)
-        die(EX_OSERR, "fork: %s", strerror(errno));
+        msg_fatal_status(EX_OSERR, "fork: %s", strerror(errno));
     if (pid == 0) {
         char *args[6];
         int n = 0;
@@ -444,13 +433,14 @@ int main(int argc, char **argv)
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            die(EX_OSERR, "waitpid: %s", strerror(errno));
+            msg_fatal_status(EX_OSERR, "waitpid: %s", strerror(errno));
     if (WIFSIGNALED(status))
-        die(EX_TEMPFAIL, "%s terminated with signal %d", postdrop.data, WTERMSIG(status));
+        msg_fatal_status(EX_TEMPFAIL, "%s terminated with signal %d", postdrop.data,
+                         WTERMSIG(status));
     if (WEXITSTATUS(status) != 0)
         exit(WEXITSTATUS(status)); /* postdrop told the user why */
     if (sent < 0)
-        die(EX_TEMPFAIL, "write to %s: %s", postdrop.data, strerror(saved));
+        msg_fatal_status(EX_TEMPFAIL, "write to %s: %s", postdrop.data, strerror(saved));
     buf_free(&content);
     buf_free(&postdrop);
     buf_free(&why);

@@ -207,18 +207,34 @@ void msg_error(const char *fmt, ...)
     va_end(ap);
 }
 
+static void fatal_exit(int status) __attribute__((noreturn));
+
+static void fatal_exit(int status)
+{
+    if (cleanup_fn) {
+        void (*fn)(void) = cleanup_fn;
+        cleanup_fn = NULL;
+        fn();
+    }
+    exit(status);
+}
+
 void msg_fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     msg_vlog(MSG_FATAL, fmt, ap);
     va_end(ap);
-    if (cleanup_fn) {
-        void (*fn)(void) = cleanup_fn;
-        cleanup_fn = NULL;
-        fn();
-    }
-    exit(1);
+    fatal_exit(1);
+}
+
+void msg_fatal_status(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    msg_vlog(MSG_FATAL, fmt, ap);
+    va_end(ap);
+    fatal_exit(status);
 }
 
 void msg_panic(const char *fmt, ...)

@@ -40,6 +40,10 @@ void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* msg_fatal_status - like msg_fatal, but exit with status (a sysexits.h
+ * code, for commands whose callers act on it: sendmail, postdrop). */
+void msg_fatal_status(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void msg_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

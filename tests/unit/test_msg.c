@@ -173,6 +173,25 @@ static void test_fatal_logs_runs_cleanup_and_exits_1(void **state)
     assert_int_equal(access(marker, F_OK), 0);
 }
 
+static void test_fatal_status_exits_with_that_status_after_cleanup(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        msg_set_cleanup(cleanup_marker);
+        msg_fatal_status(75, "try later: %s", "disk full"); /* EX_TEMPFAIL */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 75);
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "testprog\\[%ld\\]: fatal: try later: disk full$",
+             (long)pid);
+    assert_matches(slurp(), pattern);
+    assert_int_equal(access(marker, F_OK), 0);
+}
+
 static void test_stderr_line_names_program_and_level(void **state)
 {
     int p[2];
@@ -217,6 +236,7 @@ int main(void)
         T(test_logging_preserves_errno),
         T(test_percent_m_prints_errno_text),
         T(test_fatal_logs_runs_cleanup_and_exits_1),
+        T(test_fatal_status_exits_with_that_status_after_cleanup),
         T(test_stderr_line_names_program_and_level),
         T(test_init_with_own_progname_keeps_it),
     };
