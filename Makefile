@@ -28,8 +28,12 @@ SANFLAGS    :=
 endif
 
 # Daemons live in daemon_directory, commands in command_directory.
-DAEMONS     := master pickup cleanup
-COMMANDS    := postern postconf sendmail postdrop postcat postmap newaliases
+# Programs whose sources are not in the tree (yet) are skipped, so a
+# program under construction never breaks the build of the others.
+ALL_DAEMONS := master pickup cleanup qmgr bounce local showq
+ALL_COMMANDS := postern postconf sendmail postdrop postcat postmap newaliases postqueue postsuper
+DAEMONS     := $(foreach d,$(ALL_DAEMONS),$(if $(wildcard $(d)/*.c),$(d)))
+COMMANDS    := $(foreach c,$(ALL_COMMANDS),$(if $(wildcard cli/$(c).c),$(c)))
 
 PKGS        := openssl lmdb libcap libpcre2-8 ldap
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -189,12 +193,16 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(COMMAND_BINS) $(DESTDIR)$(SBINDIR)/
 	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq
-	@# postdrop writes maildrop/ through the setgid_group (Postfix's model).
-	if [ "$$(id -u)" = 0 ] && getent group postdrop >/dev/null; then \
-	    chgrp postdrop $(DESTDIR)$(SBINDIR)/postdrop && chmod 2755 $(DESTDIR)$(SBINDIR)/postdrop; \
-	else \
-	    echo "install: as root, run: chgrp postdrop $(SBINDIR)/postdrop; chmod 2755 $(SBINDIR)/postdrop"; \
-	fi
+	@# postdrop writes maildrop/ and postqueue reaches public/ through the
+	@# setgid_group (Postfix's model).
+	for p in postdrop postqueue; do \
+	    [ -e $(DESTDIR)$(SBINDIR)/$$p ] || continue; \
+	    if [ "$$(id -u)" = 0 ] && getent group postdrop >/dev/null; then \
+	        chgrp postdrop $(DESTDIR)$(SBINDIR)/$$p && chmod 2755 $(DESTDIR)$(SBINDIR)/$$p; \
+	    else \
+	        echo "install: as root, run: chgrp postdrop $(SBINDIR)/$$p; chmod 2755 $(SBINDIR)/$$p"; \
+	    fi; \
+	done
 	install -m 0755 $(DAEMON_BINS) $(DESTDIR)$(DAEMONDIR)/
 	for f in main.cf master.cf; do \
 	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/$$f; \

@@ -10,7 +10,8 @@ set -eu
 
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev liblmdb-dev libcap-dev libpcre2-dev
             libldap-dev libcrypt-dev openssl"
-test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2 man-db groff-base"
+test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2 man-db groff-base
+    procmail passwd util-linux"
 
 want=""
 for set in "$@"; do

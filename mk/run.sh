@@ -61,7 +61,7 @@ make_config() {
         mkdir -p "$top/run"
         rm -rf "$etc.new"
         mkdir "$etc.new"
-        cp "$top/conf/main.cf" "$top/conf/master.cf" "$etc.new/"
+        cp "$top/conf/main.cf" "$top/conf/master.cf" "$top/conf/aliases" "$etc.new/"
         mv "$etc.new" "$etc"
     fi
     "$postconf" -c "$etc" -e \
@@ -72,7 +72,12 @@ make_config() {
         "maillog_file=$top/run/log/maillog" \
         "inet_interfaces=loopback-only" \
         "mydestination=localhost" \
-        "myhostname=localhost"
+        "myhostname=localhost" \
+        "mail_spool_directory=$top/run/mail" \
+        "alias_maps=hash:$etc/aliases" \
+        "alias_database=hash:$etc/aliases"
+    [ -e "$etc/aliases" ] || cp "$top/conf/aliases" "$etc/aliases"
+    "$top/build/sbin/newaliases" -c "$etc"
     if [ "$(id -u)" -ne 0 ]; then
         "$postconf" -c "$etc" -e "mail_owner=$(id -un)" "setgid_group=$(id -gn)"
     fi
@@ -80,6 +85,9 @@ make_config() {
 
 make_dirs() {
     mkdir -p "$top/run/queue" "$top/run/log" "$top/run/data" "$top/run/mail"
+    # The mbox spool: like a traditional /var/mail, anyone may create their
+    # own mailbox in it (the sticky bit keeps others' files safe).
+    chmod 1777 "$top/run/mail"
     if [ "$(id -u)" -eq 0 ]; then
         owner=$("$postconf" -c "$etc" -h mail_owner)
         chown "$owner" "$top/run/data"

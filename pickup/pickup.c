@@ -14,17 +14,22 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
-#include "mail/attr.h"
+#include "mail/cleanup_client.h"
+#include "mail/dsn.h"
 #include "mail/mail_proto.h"
 #include "mail/mail_server.h"
 #include "mail/pickup_filter.h"
 #include "mail/queue_file.h"
 #include "mail/queue_id.h"
+#include "util/alloc.h"
 #include "util/argv.h"
 #include "util/buf.h"
 #include "util/msg.h"
@@ -57,81 +62,141 @@ static void move_to_corrupt(const char *id, const char *reason)
     msg_warn("%s: %s: moved to %s", from, reason, to);
 }
 
-/* send_record - one message record { type:I, data:D } to cleanup. */
-static int send_record(struct stream *s, int type, const void *p, size_t n)
-{
-    struct attr_list l;
-    attr_list_init(&l);
-    attr_add_int(&l, "type", type);
-    attr_add_data(&l, "data", p, n);
-    int rc = attr_write(s, &l);
-    attr_list_free(&l);
-    return rc;
-}
-
-static const struct attr_spec open_reply[] = {
-    {"status", ATTR_INT, 1}, {"queue_id", ATTR_STR, 1}, ATTR_SPEC_END};
-static const struct attr_spec final_reply[] = {
-    {"status", ATTR_INT, 1}, {"reason", ATTR_STR, 1}, ATTR_SPEC_END};
-
-/* read_reply - one reply from cleanup, checked against spec. */
-static int read_reply(struct stream *s, const struct attr_spec *spec, struct attr_list *l,
-                      int64_t *status, struct buf *why)
-{
-    if (attr_read(s, 0, l, why) < 0 || attr_check(l, spec, 0, why) < 0 ||
-        attr_get_int(l, "status", status) < 0)
-        return -1;
-    return 0;
-}
-
 /* Permanent rejections: resubmitting the same file cannot help. */
 #define CLEANUP_STAT_PERMANENT                                                                     \
     (CLEANUP_STAT_BAD | CLEANUP_STAT_SIZE | CLEANUP_STAT_HOPS | CLEANUP_STAT_RCPT |                \
      CLEANUP_STAT_HDR)
+
+#define NOTICE_RCPT_MAX 100 /* recipients listed in a rejection notice */
+
+/* reject_dsn - the RFC 3463 code for a permanent cleanup rejection. */
+static const char *reject_dsn(int status)
+{
+    if (status & CLEANUP_STAT_SIZE)
+        return "5.3.4"; /* message too big for system */
+    if (status & CLEANUP_STAT_HOPS)
+        return "5.4.6"; /* routing loop */
+    if (status & CLEANUP_STAT_HDR)
+        return "5.6.0";
+    if (status & CLEANUP_STAT_RCPT)
+        return "5.1.3";
+    return "5.6.0"; /* other or undefined media error */
+}
+
+/* reject_notice - cleanup refused the message for good. Like Postfix's
+ * cleanup for local submissions, return it to its sender with a notice
+ * (the postmaster gets it when the sender is null; a notice about the
+ * double-bounce sender is dropped), then remove the maildrop file. */
+static enum outcome reject_notice(const char *id, const char *qid, struct qf_reader *r,
+                                  const char *sender, int status, const char *reason)
+{
+    struct buf why = BUF_INIT, data = BUF_INIT, header = BUF_INIT, text = BUF_INIT;
+    struct buf dbl = BUF_INIT;
+    struct argv *rcpts = argv_alloc();
+    enum outcome result = RETRY;
+    size_t limit = (size_t)conf_int("bounce_size_limit");
+    int type, header_done = 0;
+    off_t off;
+
+    buf_printf(&dbl, "%s@%s", MAIL_ADDR_DOUBLE_BOUNCE, conf_str("myorigin"));
+    if (strcasecmp(sender, buf_cstr(&dbl)) == 0 ||
+        strcasecmp(sender, MAIL_ADDR_DOUBLE_BOUNCE) == 0) {
+        msg_info("%s: discarding a rejected message from %s: %s", qid, sender, reason);
+        result = DONE;
+        goto remove;
+    }
+    if (qf_rewind(r) < 0) {
+        msg_warn("maildrop/%s: rewind: %m", id);
+        goto out;
+    }
+    while (qf_read(r, &type, &data, &off, &why) > 0) {
+        if (type == QF_RCPT && rcpts->argc < NOTICE_RCPT_MAX)
+            argv_add(rcpts, buf_cstr(&data));
+        if (type == QF_CONTENT && !header_done && header.len < limit) {
+            buf_append(&header, data.data, data.len);
+            header_done = strstr(buf_cstr(&header), "\n\n") != NULL || header.data[0] == '\n';
+        }
+    }
+
+    char nid[QUEUE_ID_LEN + 1];
+    struct cleanup_client *c = cleanup_client_open(0, (int)conf_time("ipc_timeout"), nid, &why);
+    if (c == NULL) {
+        msg_warn("%s; maildrop/%s waits for the next scan", buf_cstr(&why), id);
+        goto out;
+    }
+    struct dsn_rcpt *dr = xcalloc(rcpts->argc ? rcpts->argc : 1, sizeof(*dr));
+    for (size_t i = 0; i < rcpts->argc; i++) {
+        dr[i].address = rcpts->argv[i];
+        dr[i].status = reject_dsn(status);
+        dr[i].reason = reason;
+    }
+    int null_sender = *sender == 0;
+    const char *to = null_sender ? conf_str("2bounce_notice_recipient") : sender;
+    struct dsn_notice n = {
+        .myhostname = conf_str("myhostname"),
+        .queue_id = qid,
+        .notice_id = nid,
+        .sender = sender,
+        .to = to,
+        .postmaster_copy = null_sender,
+        .arrival = time(NULL),
+        .now = time(NULL),
+        .rcpts = dr,
+        .rcpt_count = rcpts->argc,
+        .header = header.data,
+        .header_len = header.len,
+        .header_limit = limit,
+    };
+    int composed = dsn_compose(&n, &text, &why);
+    free(dr);
+    if (composed < 0) {
+        msg_warn("%s: cannot compose the rejection notice: %s", qid, buf_cstr(&why));
+        cleanup_client_abort(c);
+        goto out;
+    }
+    cleanup_client_str(c, QF_SENDER, null_sender ? buf_cstr(&dbl) : "");
+    cleanup_client_str(c, QF_RCPT, to);
+    cleanup_client_content(c, text.data, text.len);
+    if (cleanup_client_close(c, &why) != CLEANUP_STAT_OK) {
+        msg_warn("%s: cannot queue the rejection notice: %s; maildrop/%s waits for the next scan",
+                 qid, buf_cstr(&why), id);
+        goto out;
+    }
+    msg_info("%s: sender non-delivery notification: %s", qid, nid);
+    result = DONE;
+remove:;
+    char path[64];
+    snprintf(path, sizeof(path), "%s/%s", MAILDROP_DIR, id);
+    if (unlink(path) < 0 && errno != ENOENT)
+        msg_warn("remove %s: %m; the notice may be sent twice", path);
+out:
+    argv_free(rcpts);
+    buf_free(&why);
+    buf_free(&data);
+    buf_free(&header);
+    buf_free(&text);
+    buf_free(&dbl);
+    return result;
+}
 
 /* forward - the cleanup conversation for one checked file (r rewound). */
 static enum outcome forward(const char *id, struct qf_reader *r, uid_t owner, int extract,
                             const char *sender)
 {
     struct buf why = BUF_INIT, data = BUF_INIT, text = BUF_INIT;
-    struct attr_list l;
-    attr_list_init(&l);
     enum outcome result = RETRY;
-    struct stream *s = NULL;
-    int64_t status;
     char qid[QUEUE_ID_LEN + 1] = "";
-    int timeout = (int)conf_time("ipc_timeout");
+    int flags = CLEANUP_FLAG_LOCAL_SUBMIT | (extract ? CLEANUP_FLAG_EXTRACT_RCPT : 0);
 
-    int fd = unix_connect(MAIL_SOCK_CLEANUP, timeout);
-    if (fd < 0) {
-        msg_warn("connect to %s: %m; maildrop/%s waits for the next scan", MAIL_SOCK_CLEANUP, id);
+    struct cleanup_client *c = cleanup_client_open(flags, (int)conf_time("ipc_timeout"), qid, &why);
+    if (c == NULL) {
+        msg_warn("%s; maildrop/%s waits for the next scan", buf_cstr(&why), id);
         result = NO_CLEANUP;
         goto out;
     }
-    s = stream_open(fd, timeout);
-
-    attr_add_int(&l, "flags",
-                 CLEANUP_FLAG_LOCAL_SUBMIT | (extract ? CLEANUP_FLAG_EXTRACT_RCPT : 0));
-    if (attr_write(s, &l) < 0) {
-        buf_setf(&why, "write: %m");
-        goto proto_fail;
-    }
-    attr_list_free(&l);
-    if (read_reply(s, open_reply, &l, &status, &why) < 0)
-        goto proto_fail;
-    if (status != CLEANUP_STAT_OK || strlen(attr_get_str(&l, "queue_id")) > QUEUE_ID_LEN) {
-        buf_setf(&why, "status %lld at the start", (long long)status);
-        goto proto_fail;
-    }
-    snprintf(qid, sizeof(qid), "%s", attr_get_str(&l, "queue_id"));
-    attr_list_free(&l);
-
     /* The submitter is who owns the file (postdrop runs as the user). */
     buf_printf(&text, "uid=%lu", (unsigned long)owner);
-    if (send_record(s, QF_ATTR, text.data, text.len) < 0) {
-        buf_setf(&why, "write: %m");
-        goto proto_fail;
-    }
+    cleanup_client_record(c, QF_ATTR, text.data, text.len);
     struct pickup_filter f;
     pickup_filter_init(&f, 0);
     for (;;) {
@@ -141,6 +206,7 @@ static enum outcome forward(const char *id, struct qf_reader *r, uid_t owner, in
         if (got < 0) {
             /* The file read well a moment ago: treat as transient. */
             msg_warn("maildrop/%s: %s", id, buf_cstr(&why));
+            cleanup_client_abort(c);
             goto out;
         }
         if (got == 0) {
@@ -150,19 +216,16 @@ static enum outcome forward(const char *id, struct qf_reader *r, uid_t owner, in
         int v = pickup_filter_record(&f, type, data.data, data.len, &why);
         if (v < 0) {
             msg_warn("maildrop/%s: changed while being read: %s", id, buf_cstr(&why));
+            cleanup_client_abort(c);
             goto out;
         }
         if (v == PICKUP_DROP)
             continue;
-        if (send_record(s, type, data.data, data.len) < 0) {
-            buf_setf(&why, "write: %m");
-            goto proto_fail;
-        }
         if (v == PICKUP_END)
             break;
+        cleanup_client_record(c, type, data.data, data.len);
     }
-    if (read_reply(s, final_reply, &l, &status, &why) < 0)
-        goto proto_fail;
+    int status = cleanup_client_close(c, &why);
 
     if (status == CLEANUP_STAT_OK) {
         char path[64];
@@ -173,22 +236,12 @@ static enum outcome forward(const char *id, struct qf_reader *r, uid_t owner, in
         msg_info("%s: uid=%lu from=<%s>", qid, (unsigned long)owner, sender);
         result = DONE;
     } else if ((status & CLEANUP_STAT_PERMANENT) && !(status & CLEANUP_STAT_WRITE)) {
-        msg_info("%s: reject: %s", qid, attr_get_str(&l, "reason"));
-        /* Postfix bounces these; until a bounce service exists the file is kept. */
-        move_to_corrupt(id, "rejected by cleanup, no bounce sent (no bounce service yet)");
-        result = DONE;
+        msg_info("%s: reject: %s", qid, buf_cstr(&why));
+        result = reject_notice(id, qid, r, sender, status, buf_cstr(&why));
     } else {
-        msg_warn("maildrop/%s: cleanup status %lld: %s; will try again", id, (long long)status,
-                 attr_get_str(&l, "reason"));
+        msg_warn("maildrop/%s: cleanup status %d: %s; will try again", id, status, buf_cstr(&why));
     }
-    goto out;
-
-proto_fail:
-    msg_warn("%s: %s; maildrop/%s waits for the next scan", MAIL_SOCK_CLEANUP, buf_cstr(&why), id);
 out:
-    if (s)
-        stream_close(s);
-    attr_list_free(&l);
     buf_free(&why);
     buf_free(&data);
     buf_free(&text);

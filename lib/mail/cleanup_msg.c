@@ -282,6 +282,11 @@ static int content_record(struct cleanup_msg *m, const char *p, size_t n)
         if (rc)
             return rc;
     }
+    /* RFC 5322 2.3 and 5321 4.5.2 leave no room for NUL in a message, and
+     * mailbox readers truncate at it: refused like a NUL in the header, so
+     * the sender learns why instead of a reader silently losing text. */
+    if (n > 0 && memchr(p, '\0', n))
+        return fail(m, CLEANUP_STAT_BAD, "5.6.0 NUL character in message body");
     if (n > 0)
         buf_append(&m->content, p, n);
     return 0;

@@ -17,44 +17,70 @@
  *             status 0 is sent only after the queue file is fsynced and
  *             renamed into incoming/ (DESIGN.md invariant 1).
  *
- * qmgr (private/qmgr, trigger server): one byte per trigger:
+ * qmgr (public/qmgr, trigger server; public like Postfix's, so that
+ *   postqueue -f, setgid postdrop, can reach it): one byte per trigger:
  *   QMGR_REQ_SCAN_INCOMING 'I', QMGR_REQ_SCAN_DEFERRED 'D' (postqueue -f),
  *   QMGR_REQ_FLUSH_DEAD 'F', and master's wakeup 'W'.
  *
  * pickup (public/pickup, trigger server): any byte means "scan maildrop/".
  *
- * delivery agents (private/local, private/virtual, private/pipe, ...; single
- * servers) -- qmgr asks, one request per connection:
- *   qmgr  -> { queue_id:S, queue_dir:S ("active"), offset:I (content start),
- *              size:I, sender:S, nexthop:S, arrival:I, flags:I,
- *              then rcpt_count:I and per recipient i:
- *              rcpt_addr_<i>:S, rcpt_orcpt_<i>:S, rcpt_offset_<i>:I }
- *   agent -> { status:I (0 all done; else see per-recipient),
- *              then per recipient i: rcpt_status_<i>:I (DELIVER_OK,
- *              DELIVER_DEFER, DELIVER_BOUNCE), rcpt_dsn_<i>:S ("2.0.0",
- *              "4.2.2", "5.1.1"), rcpt_reason_<i>:S }
- *   The agent marks a recipient done in the queue file (qf_mark_done) before
- *   it reports DELIVER_OK, and records defer/bounce reasons through the
- *   bounce service before reporting DELIVER_DEFER/DELIVER_BOUNCE, so a crash
- *   at any point repeats a delivery at most, never loses one.
+ * showq (public/showq, single server): the client connects and reads; the
+ *   server writes one attribute message per queued message:
+ *   { queue_name:S, queue_id:S, arrival:I, size:I, sender:S,
+ *     rcpt_count:I, rcpt_<i>:S, reason_<i>:S ("" when none),
+ *     optional rcpt_omitted:I (recipients not listed: one message holds at
+ *     most ATTR_COUNT_MAX attributes) }
+ *   then an end message { queue_name:S="" }.
  *
- * bounce (private/bounce, private/defer; single servers):
+ * delivery agents (private/<transport>: private/local, later private/smtp,
+ * private/virtual, ...; single servers) -- qmgr asks, one request per
+ * connection; deliver_request.h encodes and checks both sides:
+ *   qmgr  -> { queue_id:S, queue_dir:S ("active"), size:I, sender:S,
+ *              nexthop:S, arrival:I, flags:I, rcpt_count:I, and per
+ *              recipient i: rcpt_addr_<i>:S, rcpt_orcpt_<i>:S,
+ *              rcpt_offset_<i>:I (file offset of its QF_RCPT record) }
+ *   agent -> { status:I (0 all delivered; else see per-recipient), and per
+ *              recipient i: rcpt_status_<i>:I (DELIVER_OK, DELIVER_DEFER,
+ *              DELIVER_BOUNCE), rcpt_dsn_<i>:S ("2.0.0", "4.2.2", "5.1.1"),
+ *              rcpt_reason_<i>:S }
+ *   The agent marks a recipient done in the queue file (qf_mark_done) after
+ *   a delivery is safe and before it reports DELIVER_OK; for a permanent
+ *   failure it records the reason with the bounce service (bounce_client.h,
+ *   private/bounce) and then marks the recipient done before it reports
+ *   DELIVER_BOUNCE; for a temporary failure it records the reason with
+ *   private/defer and leaves the recipient open. A crash at any point
+ *   therefore repeats a delivery at most, never loses one.
+ *
+ * bounce (private/bounce, private/defer: one program, the service name says
+ * which per-message log, bounce/ID or defer/ID, an append goes to; both
+ * under hash_queue_names hashing). bounce_client.h speaks it:
  *   append: { request:S "append", queue_id:S, rcpt:S, orcpt:S, dsn:S,
- *             action:S ("failed", "delayed", "delivered"), reason:S,
- *             offset:I }  -> { status:I }
+ *             action:S ("failed" or "delayed"), reason:S, offset:I }
+ *           -> { status:I (0 ok), reason:S }
  *   flush:  { request:S "flush", queue_id:S, queue_dir:S, sender:S }
- *           -> { status:I }  sends the RFC 3464 notice (multipart/report)
- *   warn:   { request:S "warn", ... } delay warning, same fields as flush.
+ *           -> { status:I, reason:S }: sends the RFC 3464 notice
+ *           (multipart/report) for every recipient in bounce/ID to sender
+ *           (to 2bounce_notice_recipient when sender is "", sent from
+ *           double-bounce@$myorigin; a failed double bounce is dropped), and
+ *           removes bounce/ID once the notice is safe in incoming/. No
+ *           bounce/ID: status 0, nothing sent.
  */
 #ifndef MAIL_MAIL_PROTO_H
 #define MAIL_MAIL_PROTO_H
 
 /* Service socket paths, relative to the queue directory. */
 #define MAIL_SOCK_CLEANUP "private/cleanup"
-#define MAIL_SOCK_QMGR    "private/qmgr"
+#define MAIL_SOCK_QMGR    "public/qmgr"
 #define MAIL_SOCK_PICKUP  "public/pickup"
 #define MAIL_SOCK_BOUNCE  "private/bounce"
 #define MAIL_SOCK_DEFER   "private/defer"
+#define MAIL_SOCK_SHOWQ   "public/showq"
+
+/* private/<transport>: where qmgr finds a delivery agent */
+#define MAIL_SOCK_TRANSPORT_FMT "private/%s"
+
+/* the sender of double bounces, @$myorigin appended */
+#define MAIL_ADDR_DOUBLE_BOUNCE "double-bounce"
 
 /* cleanup request flags */
 #define CLEANUP_FLAG_EXTRACT_RCPT 1 /* sendmail -t: recipients from headers */

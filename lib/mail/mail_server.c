@@ -347,7 +347,10 @@ __attribute__((noreturn)) static void server_main(int argc, char **argv, const s
     parse_args(argc, argv);
     mail_log_setup(msg_progname(), 0);
     check_descriptors();
-    max_use = conf_int("max_use");
+    /* Long-running services (qmgr) hold state across triggers: exiting
+     * after max_use would abandon deliveries in flight. Postfix's qmgr
+     * ignores max_use as well. */
+    max_use = (ops->flags & SERVER_FLAG_UNLIMITED_USE) ? 0 : conf_int("max_use");
     max_idle = (int)conf_time("max_idle");
     client_timeout = ops->client_timeout ? ops->client_timeout : (int)conf_time("ipc_timeout");
 

@@ -56,7 +56,8 @@ struct server_ops {
     int client_timeout; /* stream timeout for clients; 0 = ipc_timeout */
 };
 
-#define SERVER_FLAG_IGNORE_IDLE 1 /* long-running (qmgr, pickup): no max_idle exit */
+#define SERVER_FLAG_IGNORE_IDLE   1 /* long-running (qmgr, pickup): no max_idle exit */
+#define SERVER_FLAG_UNLIMITED_USE 2 /* never exit after max_use requests (qmgr) */
 
 int single_server_main(int argc, char **argv, const struct server_ops *ops);
 int multi_server_main(int argc, char **argv, const struct server_ops *ops);

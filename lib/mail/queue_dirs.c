@@ -19,6 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/mail_conf.h"
+#include "mail/queue_id.h"
+#include "util/argv.h"
+#include "util/iostuff.h"
+
 const struct queue_dir_spec queue_dirs[] = {
     /* postdrop (setgid group) may create files but not list them (01730). */
     {"maildrop", QD_MAIL_OWNER, QD_GROUP_SETGID, 01730},
@@ -252,4 +257,94 @@ int queue_dirs_check(const char *queue_dir, const char *mail_owner, const char *
     }
     close(dfd);
     return count;
+}
+
+/* is_hashed - whether queue is listed in hash_queue_names. */
+static int is_hashed(const char *queue)
+{
+    struct argv *names = argv_split(conf_str("hash_queue_names"), ", \t\r\n");
+    int found = 0;
+    for (size_t i = 0; i < names->argc && !found; i++)
+        found = strcmp(names->argv[i], queue) == 0;
+    argv_free(names);
+    return found;
+}
+
+int queue_path(const char *queue, const char *id, int mkdir_hash, struct buf *out, struct buf *why)
+{
+    if (!queue_id_valid(id)) {
+        buf_setf(why, "bad queue ID");
+        return -1;
+    }
+    buf_reset(out);
+    buf_printf(out, "%s/", queue);
+    long depth = is_hashed(queue) ? conf_int("hash_queue_depth") : 0;
+    if (depth > 0) {
+        char hash[2 * QUEUE_ID_HASH_MAX + 1];
+        queue_id_hash(id, (int)depth, hash, sizeof(hash));
+        /* hash is "A" or "A/B": create each level below queue/. */
+        for (char *cp = hash; *cp; cp++) {
+            if (*cp == '/')
+                continue;
+            buf_putc(out, *cp);
+            if (mkdir_hash && mkdir(out->data, 0700) < 0 && errno != EEXIST) {
+                buf_setf(why, "mkdir %s: %m", out->data);
+                return -1;
+            }
+            buf_putc(out, '/');
+        }
+    }
+    buf_printf(out, "%s", id);
+    return 0;
+}
+
+int queue_find(const char *id, const char **queue, struct buf *path)
+{
+    static const char *const queues[] = {"incoming", "active", "deferred", "hold", "corrupt"};
+    struct buf why = BUF_INIT;
+    struct stat st;
+    int found = -1;
+    for (size_t q = 0; q < sizeof(queues) / sizeof(queues[0]) && found < 0; q++) {
+        /* Hashed as configured, then flat: the depth may have changed. */
+        if (queue_path(queues[q], id, 0, path, &why) == 0 && lstat(path->data, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            found = (int)q;
+        if (found < 0 && queue_id_valid(id)) {
+            buf_reset(path);
+            buf_printf(path, "%s/%s", queues[q], id);
+            if (lstat(path->data, &st) == 0 && S_ISREG(st.st_mode))
+                found = (int)q;
+        }
+    }
+    buf_free(&why);
+    if (found >= 0 && queue)
+        *queue = queues[found];
+    return found < 0 ? -1 : 0;
+}
+
+int queue_move(const char *from_path, const char *to_queue, const char *id, struct buf *why)
+{
+    struct buf to = BUF_INIT;
+    int ret = -1;
+    if (queue_path(to_queue, id, 1, &to, why) < 0)
+        goto out;
+    if (renameat2(AT_FDCWD, from_path, AT_FDCWD, to.data, RENAME_NOREPLACE) < 0) {
+        /* File systems without RENAME_NOREPLACE: link() never replaces. */
+        if (errno != EINVAL && errno != ENOSYS) {
+            buf_setf(why, "rename %s to %s: %m", from_path, to.data);
+            goto out;
+        }
+        if (link(from_path, to.data) < 0 || unlink(from_path) < 0) {
+            buf_setf(why, "move %s to %s: %m", from_path, to.data);
+            goto out;
+        }
+    }
+    if (fsync_dir(to.data) < 0) {
+        buf_setf(why, "fsync the directory of %s: %m", to.data);
+        goto out;
+    }
+    ret = 0;
+out:
+    buf_free(&to);
+    return ret;
 }

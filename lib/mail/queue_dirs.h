@@ -35,4 +35,21 @@ extern const size_t queue_dir_count;
 int queue_dirs_check(const char *queue_dir, const char *mail_owner, const char *setgid_group,
                      int create, struct buf *problems);
 
+/* queue_path - the path of queue file id in queue (relative to the queue
+ * directory) into out, hashed per hash_queue_names / hash_queue_depth
+ * ("deferred/G/ID"). With mkdir set, missing hash subdirectories are
+ * created (mode 0700). 0, or -1 + why. */
+int queue_path(const char *queue, const char *id, int mkdir_hash, struct buf *out, struct buf *why);
+
+/* queue_find - look for id in the message queues (incoming, active,
+ * deferred, hold, corrupt), hashed at the configured depth and flat. The
+ * queue name goes into queue (may be NULL), the path into path. 0 or -1
+ * (not found). */
+int queue_find(const char *id, const char **queue, struct buf *path);
+
+/* queue_move - rename a queue file from one queue to another (hashed as
+ * configured), never replacing a file, and fsync the target directory.
+ * 0, or -1 + why. */
+int queue_move(const char *from_path, const char *to_queue, const char *id, struct buf *why);
+
 #endif

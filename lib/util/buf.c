@@ -45,6 +45,7 @@ void buf_reserve(struct buf *b, size_t more)
     }
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = 0; /* a fresh buffer must read as "" too */
 }
 
 void buf_append(struct buf *b, const void *p, size_t n)

@@ -149,9 +149,20 @@ static void test_reserve_makes_room_without_changing_contents(void **state)
     buf_free(&b);
 }
 
+static void test_reserve_on_a_fresh_buffer_reads_as_empty(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    buf_reserve(&b, 0);
+    assert_non_null(b.data);
+    assert_string_equal(buf_cstr(&b), "");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reserve_on_a_fresh_buffer_reads_as_empty),
         cmocka_unit_test(test_empty_buffer_reads_as_empty_string),
         cmocka_unit_test(test_append_grows_and_stays_terminated),
         cmocka_unit_test(test_printf_grows_past_first_allocation),

@@ -277,6 +277,14 @@ static void test_bad_input_is_rejected(void **state)
     assert_int_equal(cleanup_msg_record(&m, QF_CONTENT, "X: a\0b\n", 7), CLEANUP_STAT_BAD);
     cleanup_msg_free(&m);
 
+    /* NUL in the body: refused with its own reason, in any chunk */
+    start(&m, 0, "a");
+    assert_int_equal(put(&m, QF_RCPT, "b@y"), 0);
+    assert_int_equal(content(&m, "X: a\n\nfirst\n"), 0);
+    assert_int_equal(cleanup_msg_record(&m, QF_CONTENT, "be\0fore\n", 8), CLEANUP_STAT_BAD);
+    assert_string_equal(m.reason.data, "5.6.0 NUL character in message body");
+    cleanup_msg_free(&m);
+
     start(&m, 0, "a");
     assert_int_equal(put(&m, QF_SENDER, "b"), CLEANUP_STAT_BAD); /* twice */
     cleanup_msg_free(&m);

@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/mail_conf.h"
 #include "mail/queue_dirs.h"
+#include "mail/queue_id.h"
 
 static char top[64];
 static char qdir[128];
@@ -46,6 +48,8 @@ static int teardown(void **state)
 {
     char cmd[256];
 
+    if (chdir("/") < 0)
+        return -1;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -257,6 +261,83 @@ static void test_wrong_owner_is_reported_as_root(void **state)
     buf_free(&problems);
 }
 
+/* ---- queue_path / queue_find / queue_move ------------------------------- */
+
+static const char *QID = "0123456789BCDFGH";
+
+/* in_qdir - make the queue directory the current directory (as daemons do)
+ * with the default hashing: "deferred, defer" at depth 1. */
+static void in_qdir(void)
+{
+    struct buf problems = BUF_INIT;
+    assert_true(queue_dirs_check(qdir, owner, group, 1, &problems) >= 0);
+    assert_int_equal(chdir(qdir), 0);
+    mail_conf_override("hash_queue_names", "deferred, defer", "test");
+    mail_conf_override("hash_queue_depth", "1", "test");
+    buf_free(&problems);
+}
+
+static void put(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+}
+
+static void test_queue_path_hashes_only_the_hashed_queues(void **state)
+{
+    struct buf path = BUF_INIT, why = BUF_INIT;
+    char hash[3];
+    char want[64];
+    in_qdir();
+    queue_id_hash(QID, 1, hash, sizeof(hash));
+    assert_int_equal(queue_path("active", QID, 1, &path, &why), 0);
+    assert_string_equal(buf_cstr(&path), "active/0123456789BCDFGH");
+    assert_int_equal(queue_path("deferred", QID, 1, &path, &why), 0);
+    snprintf(want, sizeof(want), "deferred/%s/%s", hash, QID);
+    assert_string_equal(buf_cstr(&path), want);
+    /* mkdir_hash made the subdirectory, private to the owner */
+    struct stat st;
+    snprintf(want, sizeof(want), "deferred/%s", hash);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(queue_path("defer", "../../etc", 1, &path, &why), -1);
+    assert_string_equal(buf_cstr(&why), "bad queue ID");
+    mail_conf_override("hash_queue_depth", "0", "test");
+    assert_int_equal(queue_path("deferred", QID, 1, &path, &why), 0);
+    assert_string_equal(buf_cstr(&path), "deferred/0123456789BCDFGH");
+    buf_free(&path);
+    buf_free(&why);
+}
+
+static void test_queue_move_and_find_follow_the_file(void **state)
+{
+    struct buf path = BUF_INIT, why = BUF_INIT;
+    const char *queue = NULL;
+    in_qdir();
+    assert_int_equal(queue_find(QID, &queue, &path), -1);
+    put("incoming/0123456789BCDFGH");
+    assert_int_equal(queue_find(QID, &queue, &path), 0);
+    assert_string_equal(queue, "incoming");
+    assert_int_equal(queue_move("incoming/0123456789BCDFGH", "deferred", QID, &why), 0);
+    assert_int_equal(queue_find(QID, &queue, &path), 0);
+    assert_string_equal(queue, "deferred");
+    assert_int_equal(access("incoming/0123456789BCDFGH", F_OK), -1);
+    /* a file of the same name at the target is never replaced */
+    put("incoming/0123456789BCDFGH");
+    assert_int_equal(queue_move("incoming/0123456789BCDFGH", "deferred", QID, &why), -1);
+    assert_non_null(strstr(buf_cstr(&why), "File exists"));
+    assert_int_equal(access("incoming/0123456789BCDFGH", F_OK), 0);
+    /* a file left flat in a hashed queue (the depth changed) is still found */
+    assert_int_equal(unlink("incoming/0123456789BCDFGH"), 0);
+    assert_int_equal(unlink(buf_cstr(&path)), 0);
+    put("deferred/0123456789BCDFGH");
+    assert_int_equal(queue_find(QID, &queue, &path), 0);
+    assert_string_equal(buf_cstr(&path), "deferred/0123456789BCDFGH");
+    buf_free(&path);
+    buf_free(&why);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -272,6 +353,8 @@ int main(void)
         T(test_queue_directory_that_is_a_file_stops_the_check),
         T(test_missing_accounts_are_named_with_the_command_to_create_them),
         T(test_wrong_owner_is_reported_as_root),
+        T(test_queue_path_hashes_only_the_hashed_queues),
+        T(test_queue_move_and_find_follow_the_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

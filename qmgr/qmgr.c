@@ -1,0 +1,135 @@
+/* qmgr - the queue manager: moves mail from incoming/ (and, when its retry
+ * time has come, from deferred/) into active/, asks the delivery agents to
+ * deliver it, and puts what could not be delivered back into deferred/
+ * with its next retry time, or has the bounce service return it.
+ *
+ * A trigger server on public/qmgr (master.cf: `qmgr unix n - y 300 1
+ * qmgr`), chrooted into the queue directory as mail_owner. Triggers
+ * (mail_proto.h): 'I' scan incoming/; 'D' and 'F' scan all of deferred/
+ * now, ignoring retry times (postqueue -f), and forget which transports
+ * were unavailable; master's 'W' wakeup scans incoming/ and the due part
+ * of deferred/. deferred/ is also scanned every queue_run_delay.
+ *
+ * It never blocks for long: agent conversations are asynchronous in the
+ * event loop (qmgr_deliver.c); only the bounce service is asked
+ * synchronously, within its timeouts. All state is in the queue
+ * directories, so a kill -9 at any moment loses nothing: at start every
+ * file left in active/ goes back to incoming/ (as Postfix does).
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/mail_conf.h"
+#include "mail/mail_proto.h"
+#include "mail/mail_server.h"
+#include "mail/master_proto.h"
+#include "qmgr.h"
+#include "util/alloc.h"
+#include "util/events.h"
+#include "util/msg.h"
+
+struct qmgr_settings qmgr_set;
+
+#define QMGR_MIN_RUN_DELAY 1
+
+static long clamp_long(long v, long lo, long hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void deferred_timer(void *unused)
+{
+    (void)unused;
+    qmgr_scan_deferred(0);
+    event_timer(deferred_timer, NULL, (int)qmgr_set.queue_run_delay);
+}
+
+static void qmgr_trigger(const char *bytes, size_t len, const struct server_ctx *ctx)
+{
+    int incoming = 0, deferred = 0, flush = 0;
+    (void)ctx;
+    for (size_t i = 0; i < len; i++) {
+        switch (bytes[i]) {
+        case QMGR_REQ_SCAN_INCOMING:
+            incoming = 1;
+            break;
+        case QMGR_REQ_SCAN_DEFERRED:
+        case QMGR_REQ_FLUSH_DEAD:
+            flush = 1;
+            break;
+        case MASTER_TRIGGER_WAKEUP:
+            incoming = deferred = 1;
+            break;
+        default:
+            msg_warn("unknown trigger byte 0x%02x ignored", (unsigned char)bytes[i]);
+            break;
+        }
+    }
+    if (flush)
+        qmgr_revive_transports();
+    /* incoming first: new mail is not kept waiting behind a backlog */
+    if (incoming)
+        qmgr_scan_incoming();
+    if (flush)
+        qmgr_scan_deferred(1);
+    else if (deferred)
+        qmgr_scan_deferred(0);
+}
+
+/* pre_init: still root and outside the chroot, so tables named in
+ * mydestination (files under /etc) can be opened. */
+static void qmgr_pre_init(const struct server_ctx *ctx)
+{
+    struct buf why = BUF_INIT;
+    struct resolve_params rp = {
+        .mydestination = conf_str("mydestination"),
+        .local_transport = conf_str("local_transport"),
+        .default_transport = conf_str("default_transport"),
+        .relayhost = conf_str("relayhost"),
+        .myhostname = conf_str("myhostname"),
+    };
+    (void)ctx;
+    qmgr_set.resolver = resolver_create(&rp, &why);
+    if (qmgr_set.resolver == NULL)
+        msg_fatal("%s", buf_cstr(&why));
+    buf_free(&why);
+
+    qmgr_set.active_limit = clamp_long(conf_int("qmgr_message_active_limit"), 1, LONG_MAX);
+    qmgr_set.rcpt_limit = clamp_long(conf_int("qmgr_message_recipient_limit"), 1, LONG_MAX);
+    qmgr_set.inflight_limit = clamp_long(conf_int("default_process_limit"), 1, 10000);
+    qmgr_set.connect_timeout = (int)clamp_long(conf_time("qmgr_ipc_timeout"), 1, INT_MAX);
+    qmgr_set.agent_timeout = (int)clamp_long(conf_time("ipc_timeout"), 1, INT_MAX);
+    qmgr_set.min_backoff = conf_time("minimal_backoff_time");
+    qmgr_set.max_backoff = conf_time("maximal_backoff_time");
+    if (qmgr_set.max_backoff < qmgr_set.min_backoff)
+        msg_warn("maximal_backoff_time (%lds) is below minimal_backoff_time (%lds): using %lds",
+                 qmgr_set.max_backoff, qmgr_set.min_backoff, qmgr_set.min_backoff);
+    qmgr_set.max_lifetime = conf_time("maximal_queue_lifetime");
+    qmgr_set.bounce_lifetime = conf_time("bounce_queue_lifetime");
+    qmgr_set.transport_retry = clamp_long(conf_time("transport_retry_time"), 1, INT_MAX);
+    qmgr_set.queue_run_delay =
+        clamp_long(conf_time("queue_run_delay"), QMGR_MIN_RUN_DELAY, INT_MAX);
+}
+
+static void qmgr_post_init(const struct server_ctx *ctx)
+{
+    (void)ctx;
+    /* Nothing is active yet: whatever is in active/ was being delivered
+     * when a previous qmgr stopped. Its done marks say what is left. */
+    qmgr_recover_active();
+    qmgr_scan_incoming();
+    qmgr_scan_deferred(0);
+    event_timer(deferred_timer, NULL, (int)qmgr_set.queue_run_delay);
+}
+
+int main(int argc, char **argv)
+{
+    struct server_ops ops = {0};
+    ops.pre_init = qmgr_pre_init;
+    ops.post_init = qmgr_post_init;
+    ops.trigger = qmgr_trigger;
+    ops.flags = SERVER_FLAG_IGNORE_IDLE | SERVER_FLAG_UNLIMITED_USE;
+
+    return trigger_server_main(argc, argv, &ops);
+}
