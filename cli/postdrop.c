@@ -14,6 +14,9 @@
  * takes the file owner as the submitter, whatever a record claims. Exit
  * status 0 only after qf_commit() (fsync, rename, fsync of the directory):
  * then the mail is safe.
+ *
+ * Which configuration a set-gid run may use, and what it keeps of the
+ * caller's environment, is conf/setgid_conf.h's decision.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,18 +32,13 @@
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
+#include "conf/setgid_conf.h"
 #include "mail/maildrop.h"
 #include "mail/queue_file.h"
-#include "util/alloc.h"
-#include "util/argv.h"
 #include "util/buf.h"
 #include "util/iostuff.h"
 #include "util/msg.h"
 #include "util/sock.h"
-
-#ifndef DEF_CONFIG_DIR
-#define DEF_CONFIG_DIR "/etc/postern"
-#endif
 
 #define PICKUP_TRIGGER "public/pickup"
 
@@ -57,111 +55,6 @@ static void on_signal(int sig)
 {
     remove_tmp();
     _exit(EX_TEMPFAIL);
-}
-
-/* Run set-id by someone other than root: the caller may not pick the
- * configuration freely. */
-static int privileged(void)
-{
-    return getuid() != 0 && (getuid() != geteuid() || getgid() != getegid());
-}
-
-/* trusted_config_dir - 1 if only root can have written dir/main.cf: every
- * component of the resolved path is root's and not writable by others
- * (sticky directories excepted, where others cannot replace root's
- * entries), and main.cf is root's and writable by root only. Such a
- * directory is the administrator's choice, as one listed in
- * alternate_config_directories is. The resolved path goes into out. */
-static int dir_ok(const char *path, int last)
-{
-    struct stat st;
-
-    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
-        return 0;
-    return (st.st_mode & 022) == 0 || (!last && (st.st_mode & S_ISVTX));
-}
-
-static int trusted_config_dir(const char *dir, char *out)
-{
-    char path[PATH_MAX];
-    struct stat st;
-
-    if (realpath(dir, out) == NULL)
-        return 0;
-    size_t len = strlen(out);
-    if (len + sizeof("/main.cf") > PATH_MAX || !dir_ok("/", len == 1))
-        return 0;
-    for (size_t i = 1; i <= len; i++) {
-        if (out[i] != '/' && out[i] != 0)
-            continue;
-        memcpy(path, out, i);
-        path[i] = 0;
-        if (!dir_ok(path, out[i] == 0))
-            return 0;
-    }
-    snprintf(path, sizeof(path), "%s/main.cf", out);
-    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
-        return 0;
-    return 1;
-}
-
-/* listed_alternate - 1 if dir is in alternate_config_directories of the
- * default main.cf. */
-static int listed_alternate(const char *dir)
-{
-    struct buf why = BUF_INIT;
-    int ok = 0;
-
-    if (mail_conf_load(DEF_CONFIG_DIR, &why) == 0) {
-        struct argv *dirs = argv_split(conf_str("alternate_config_directories"), ", \t\r\n");
-        for (size_t i = 0; i < dirs->argc && !ok; i++)
-            ok = strcmp(dirs->argv[i], dir) == 0;
-        argv_free(dirs);
-    }
-    buf_free(&why);
-    return ok;
-}
-
-static void read_config(const char *arg)
-{
-    static char resolved[PATH_MAX];
-    const char *dir = arg;
-    struct buf why = BUF_INIT;
-
-    if (dir == NULL || *dir == 0)
-        dir = getenv("MAIL_CONFIG");
-    if (dir == NULL || *dir == 0)
-        dir = DEF_CONFIG_DIR;
-    if (strlen(dir) > PATH_MAX - 16)
-        msg_fatal_status(EX_USAGE, "configuration directory name too long");
-    if (privileged() && strcmp(dir, DEF_CONFIG_DIR) != 0 && !listed_alternate(dir)) {
-        if (!trusted_config_dir(dir, resolved))
-            msg_fatal_status(EX_NOPERM,
-                             "%s: permission denied: configuration directory is not listed in "
-                             "alternate_config_directories of %s/main.cf",
-                             dir, DEF_CONFIG_DIR);
-        dir = resolved;
-    }
-    if (mail_conf_load(dir, &why) < 0)
-        msg_fatal_status(EX_CONFIG, "%s", buf_cstr(&why));
-    buf_free(&why);
-}
-
-/* log_setup - syslog, or maillog_file when this user may append to it; a
- * failure leaves stderr, since an unprivileged sender must still be told. */
-static void log_setup(void)
-{
-    const char *logfile = conf_str("maillog_file");
-    struct buf ident = BUF_INIT;
-
-    buf_printf(&ident, "%s/postdrop", conf_str("syslog_name"));
-    msg_set_ident(buf_cstr(&ident));
-    buf_free(&ident);
-    msg_set_hostname(conf_str("myhostname"));
-    if (*logfile)
-        (void)msg_logfile_open(logfile);
-    else
-        (void)msg_syslog_open(conf_str("syslog_facility"));
 }
 
 /* trigger_pickup - wake pickup(8) with Postfix's wakeup request "W". A
@@ -196,23 +89,6 @@ __attribute__((noreturn)) static void usage(void)
     msg_fatal_status(EX_USAGE, "usage: postdrop [-rv] [-c config_dir]");
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POSTDROP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POSTDROP_ASAN 1
-#endif
-#endif
-#ifdef POSTDROP_ASAN
-/* Sanitizer builds only: a setgid process is not dumpable, so LeakSanitizer
- * cannot inspect it and would fail every run; ASan proper stays on. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
-#endif
-
 int main(int argc, char **argv)
 {
     const char *conf_arg = NULL;
@@ -220,6 +96,9 @@ int main(int argc, char **argv)
     char id[QUEUE_ID_LEN + 1];
     int c;
 
+    /* A caller that closed 0-2 must not get the maildrop file or the log
+     * on one of them (Postfix's postdrop does the same). */
+    setgid_conf_stdio();
     msg_init("postdrop");
     msg_set_cleanup(remove_tmp); /* no fatal exit leaves a half-written maildrop file */
     umask(022);
@@ -244,18 +123,9 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         usage();
-    read_config(conf_arg);
-    if (privileged()) {
-        /* Nothing from the caller's environment reaches a set-gid process. */
-        const char *tz = getenv("TZ");
-        char *tz_copy = tz ? xstrdup(tz) : NULL;
-        clearenv();
-        if (tz_copy) {
-            (void)setenv("TZ", tz_copy, 1);
-            free(tz_copy);
-        }
-    }
-    log_setup();
+    /* Also drops the environment of a set-gid caller. */
+    setgid_conf_read(conf_arg);
+    setgid_conf_log("postdrop");
 
     const char *queue_dir = conf_str("queue_directory");
     if (chdir(queue_dir) < 0)

@@ -10,16 +10,16 @@
  * not have: -s and -i say so and fail.
  *
  * Installed setgid setgid_group (postdrop) so that any user can reach the
- * public sockets; nothing else is gained by the group. As in postdrop(1),
- * a set-id caller may name only the default configuration directory, one
- * listed in alternate_config_directories, or one only root can have
- * written, and loses its environment (except TZ) before anything is
- * opened. Who may list or flush is decided by authorized_mailq_users and
- * authorized_flush_users (root and mail_owner always may).
+ * public sockets; nothing else is gained by the group. As in postdrop(1)
+ * (conf/setgid_conf.h), a set-id caller may name only the default
+ * configuration directory, one listed in alternate_config_directories, or
+ * one only root can have written, and loses its environment (except TZ)
+ * before anything is opened. Who may list or flush is decided by
+ * authorized_mailq_users and authorized_flush_users (root and mail_owner
+ * always may).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,130 +30,22 @@
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
+#include "conf/setgid_conf.h"
 #include "mail/attr.h"
 #include "mail/mail_proto.h"
 #include "mail/queue_id.h"
 #include "mail/showq_format.h"
 #include "maps/map.h"
 #include "util/alloc.h"
-#include "util/argv.h"
 #include "util/buf.h"
 #include "util/iostuff.h"
 #include "util/msg.h"
 #include "util/sock.h"
 #include "util/stream.h"
 
-#ifndef DEF_CONFIG_DIR
-#define DEF_CONFIG_DIR "/etc/postern"
-#endif
-
 enum pq_mode { PQ_NONE, PQ_LIST, PQ_JSON, PQ_FLUSH, PQ_FLUSH_SITE, PQ_FLUSH_ID };
 
 #define OUT_FLUSH_AT 65536 /* bytes of listing buffered before a write */
-
-/* Run set-id by someone other than root: the caller may not pick the
- * configuration freely. */
-static int privileged(void)
-{
-    return getuid() != 0 && (getuid() != geteuid() || getgid() != getegid());
-}
-
-/* dir_ok / trusted_config_dir - as in postdrop(1): every component of the
- * resolved path and main.cf itself are root's and not writable by others
- * (sticky directories excepted on the way), so only root can have chosen
- * what main.cf says. The resolved path goes into out. */
-static int dir_ok(const char *path, int last)
-{
-    struct stat st;
-
-    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
-        return 0;
-    return (st.st_mode & 022) == 0 || (!last && (st.st_mode & S_ISVTX));
-}
-
-static int trusted_config_dir(const char *dir, char *out)
-{
-    char path[PATH_MAX];
-    struct stat st;
-
-    if (realpath(dir, out) == NULL)
-        return 0;
-    size_t len = strlen(out);
-    if (len + sizeof("/main.cf") > PATH_MAX || !dir_ok("/", len == 1))
-        return 0;
-    for (size_t i = 1; i <= len; i++) {
-        if (out[i] != '/' && out[i] != 0)
-            continue;
-        memcpy(path, out, i);
-        path[i] = 0;
-        if (!dir_ok(path, out[i] == 0))
-            return 0;
-    }
-    snprintf(path, sizeof(path), "%s/main.cf", out);
-    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
-        return 0;
-    return 1;
-}
-
-/* listed_alternate - 1 if dir is in alternate_config_directories of the
- * default main.cf. */
-static int listed_alternate(const char *dir)
-{
-    struct buf why = BUF_INIT;
-    int ok = 0;
-
-    if (mail_conf_load(DEF_CONFIG_DIR, &why) == 0) {
-        struct argv *dirs = argv_split(conf_str("alternate_config_directories"), ", \t\r\n");
-        for (size_t i = 0; i < dirs->argc && !ok; i++)
-            ok = strcmp(dirs->argv[i], dir) == 0;
-        argv_free(dirs);
-    }
-    buf_free(&why);
-    return ok;
-}
-
-static void read_config(const char *arg)
-{
-    static char resolved[PATH_MAX];
-    const char *dir = arg;
-    struct buf why = BUF_INIT;
-
-    if (dir == NULL || *dir == 0)
-        dir = getenv("MAIL_CONFIG");
-    if (dir == NULL || *dir == 0)
-        dir = DEF_CONFIG_DIR;
-    if (strlen(dir) > PATH_MAX - 16)
-        msg_fatal_status(EX_USAGE, "configuration directory name too long");
-    if (privileged() && strcmp(dir, DEF_CONFIG_DIR) != 0 && !listed_alternate(dir)) {
-        if (!trusted_config_dir(dir, resolved))
-            msg_fatal_status(EX_NOPERM,
-                             "%s: permission denied: configuration directory is not listed in "
-                             "alternate_config_directories of %s/main.cf",
-                             dir, DEF_CONFIG_DIR);
-        dir = resolved;
-    }
-    if (mail_conf_load(dir, &why) < 0)
-        msg_fatal_status(EX_CONFIG, "%s", buf_cstr(&why));
-    buf_free(&why);
-}
-
-/* log_setup - errors go to stderr always; also to syslog, or to
- * maillog_file when this user may append to it. */
-static void log_setup(void)
-{
-    const char *logfile = conf_str("maillog_file");
-    struct buf ident = BUF_INIT;
-
-    buf_printf(&ident, "%s/postqueue", conf_str("syslog_name"));
-    msg_set_ident(buf_cstr(&ident));
-    buf_free(&ident);
-    msg_set_hostname(conf_str("myhostname"));
-    if (*logfile)
-        (void)msg_logfile_open(logfile);
-    else
-        (void)msg_syslog_open(conf_str("syslog_facility"));
-    msg_set_stderr(1);
-}
 
 /* next_item - the next element of a match list: separated by commas and
  * white space, except inside the braces of inline:{ ... }. */
@@ -356,35 +248,15 @@ __attribute__((noreturn)) static void usage(void)
                                "postqueue -p | postqueue -s site");
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POSTQUEUE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POSTQUEUE_ASAN 1
-#endif
-#endif
-#ifdef POSTQUEUE_ASAN
-/* Sanitizer builds only: a setgid process is not dumpable, so LeakSanitizer
- * cannot inspect it and would fail every run; ASan proper stays on. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
-#endif
-
 int main(int argc, char **argv)
 {
     enum pq_mode mode = PQ_NONE;
     const char *conf_arg = NULL, *site = NULL, *flush_id = NULL;
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    struct stat st;
     int c;
 
     /* Anything we open must not become a caller's stdin/stdout/stderr. */
-    for (int fd = 0; fd < 3; fd++)
-        if (fstat(fd, &st) < 0 && open("/dev/null", O_RDWR) != fd)
-            msg_fatal_status(EX_UNAVAILABLE, "open /dev/null: %m");
+    setgid_conf_stdio();
     umask(022);
     /* The process name is not the caller's to choose, except for mailq. */
     msg_init(strcmp(base, "mailq") == 0 ? "mailq" : "postqueue");
@@ -428,18 +300,9 @@ int main(int argc, char **argv)
     if (mode == PQ_NONE)
         usage();
 
-    read_config(conf_arg);
-    if (privileged()) {
-        /* Nothing from the caller's environment reaches a set-gid process. */
-        const char *tz = getenv("TZ");
-        char *tz_copy = tz ? xstrdup(tz) : NULL;
-        clearenv();
-        if (tz_copy) {
-            (void)setenv("TZ", tz_copy, 1);
-            free(tz_copy);
-        }
-    }
-    log_setup();
+    /* Also drops the environment of a set-gid caller. */
+    setgid_conf_read(conf_arg);
+    setgid_conf_log("postqueue");
     const char *queue_dir = conf_str("queue_directory");
     if (chdir(queue_dir) < 0)
         msg_fatal_status(EX_UNAVAILABLE, "chdir %s: %m", queue_dir);
