@@ -80,7 +80,11 @@ endif
         deps-run man-check
 .DEFAULT_GOAL := all
 
-all: $(LIBPOSTERN) $(DAEMON_BINS) $(COMMAND_BINS) $(SVC_BINS) $(GENMAN)
+all: $(LIBPOSTERN) $(DAEMON_BINS) $(COMMAND_BINS) $(BUILD)/sbin/mailq $(SVC_BINS) $(GENMAN)
+
+# mailq is sendmail under another name, as in Postfix and the install below.
+$(BUILD)/sbin/mailq: $(BUILD)/sbin/sendmail
+	ln -sf sendmail $@
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
