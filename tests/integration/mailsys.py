@@ -32,6 +32,26 @@ SERVICES = [
 PROGRAMS = ["pickup", "cleanup", "qmgr", "bounce", "local", "showq"]
 
 
+def create_user(homes, name):
+    """A real account for delivery tests: its own group, a login shell, and
+    a home (0755, its own) under homes. A leftover of the same name from an
+    interrupted run is replaced."""
+    home = os.path.join(homes, name)
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh",
+                    "--user-group", name], check=True, capture_output=True)
+    pw = pwd.getpwnam(name)
+    os.makedirs(home)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o755)
+    return pw
+
+
+def remove_users(names):
+    for name in names:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
 def require_programs():
     if not IS_ROOT:
         pytest.skip("local delivery as other users needs root (this run is not root)")
@@ -84,15 +104,7 @@ class MailSystem:
 
     # -- accounts -------------------------------------------------------------
     def add_user(self, name):
-        home = os.path.join(self.homes, name)
-        subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh",
-                        "--user-group", name], check=True, capture_output=True)
-        pw = pwd.getpwnam(name)
-        os.makedirs(home)
-        os.chown(home, pw.pw_uid, pw.pw_gid)
-        os.chmod(home, 0o755)
-        self.users[name] = pw
+        pw = self.users[name] = create_user(self.homes, name)
         return pw
 
     def write_user_file(self, user, rel, text, mode=0o644):
@@ -119,8 +131,7 @@ class MailSystem:
 
     def cleanup(self):
         self.inst.cleanup()
-        for name in self.users:
-            subprocess.run(["userdel", name], capture_output=True)
+        remove_users(self.users)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- mail -----------------------------------------------------------------

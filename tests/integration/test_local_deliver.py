@@ -23,6 +23,7 @@ import pytest
 
 import attrproto
 from conftest import IS_ROOT, LIBEXEC, SBIN, Instance, ensure_accounts, wait_for
+from mailsys import create_user, remove_users
 
 USERS = ["pt_ld1", "pt_ld2", "pt_ld3"]
 ENV_ALLOWED = {"HOME", "USER", "LOGNAME", "SHELL", "SENDER", "RECIPIENT", "LOCAL", "EXTENSION",
@@ -35,7 +36,7 @@ def require():
         pytest.skip("local(8) acts as other users: needs root")
     for prog in ("master", "pickup", "cleanup", "local", "bounce"):
         if not os.access(os.path.join(LIBEXEC, prog), os.X_OK):
-            pytest.skip(f"{LIBEXEC}/{prog} is not built")
+            pytest.fail(f"{LIBEXEC}/{prog} is not built; run `make` first")
     for prog in ("postern", "sendmail", "newaliases"):
         if not os.access(os.path.join(SBIN, prog), os.X_OK):
             pytest.fail(f"{SBIN}/{prog} is not built; run `make` first")
@@ -104,20 +105,11 @@ tomd: {out}/md/
                  what="private/local")
 
     def add_user(self, name):
-        home = os.path.join(self.homes, name)
-        subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh",
-                        "--user-group", name], check=True, capture_output=True)
-        pw = pwd.getpwnam(name)
-        os.makedirs(home)
-        os.chown(home, pw.pw_uid, pw.pw_gid)
-        os.chmod(home, 0o755)
-        self.users[name] = pw
+        self.users[name] = create_user(self.homes, name)
 
     def cleanup(self):
         self.inst.cleanup()
-        for name in self.users:
-            subprocess.run(["userdel", name], capture_output=True)
+        remove_users(self.users)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def incoming(self):

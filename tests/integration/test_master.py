@@ -124,7 +124,10 @@ def test_stop_leaves_no_process_behind(instance):
     assert len(session_pids(master)) >= 4, "expected master and three children"
 
     instance.stop()
-    assert session_pids(master) == [], f"left behind: {session_pids(master)}"
+    # Children that master killed may still be torn down by the kernel for
+    # a moment after master itself is gone.
+    wait_for(lambda: session_pids(master) == [], timeout=1.0,
+             what=f"no process left; still: {session_pids(master)}")
     p = instance.postern("status", check=False)
     assert p.returncode == 1 and "not running" in p.stderr, p.stderr
     instance.wait_log(r"terminating on signal 15")

@@ -31,11 +31,9 @@ ID_EXPIRE = "0123456789BCDFGM"
 
 
 def start_instance(tmp_path, main=None, extra=()):
-    for prog in ("master", "pickup", "cleanup", "qmgr"):
+    for prog in ("master", "pickup", "cleanup", "qmgr", "bounce"):
         if not os.access(os.path.join(LIBEXEC, prog), os.X_OK):
             pytest.fail(f"{LIBEXEC}/{prog} is not built; run `make` first")
-    if not os.access(os.path.join(LIBEXEC, "bounce"), os.X_OK):
-        pytest.skip(f"{LIBEXEC}/bounce is not built yet (the bounce service)")
     ensure_accounts()
     i = Instance(tmp_path / "inst")
     i.main.update(main or {})
