@@ -30,14 +30,14 @@ endif
 # Daemons live in daemon_directory, commands in command_directory.
 # Programs whose sources are not in the tree (yet) are skipped, so a
 # program under construction never breaks the build of the others.
-ALL_DAEMONS := master pickup cleanup qmgr bounce local showq
+ALL_DAEMONS := master pickup cleanup qmgr bounce local showq smtpd auth anvil proxymap
 ALL_COMMANDS := postern postconf sendmail postdrop postcat postmap newaliases postqueue postsuper
 DAEMONS     := $(foreach d,$(ALL_DAEMONS),$(if $(wildcard $(d)/*.c),$(d)))
 COMMANDS    := $(foreach c,$(ALL_COMMANDS),$(if $(wildcard cli/$(c).c),$(c)))
 
-PKGS        := openssl lmdb libcap libpcre2-8 ldap
+PKGS        := openssl lmdb libcap libpcre2-8 ldap libargon2
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llber -lcrypt
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llber -lcrypt -lresolv
 
 CFLAGS      ?= -O2 -g
 WARN        := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \

@@ -150,7 +150,8 @@ static void service(struct stream *client, const struct server_ctx *ctx)
     if (status == 0) {
         msg_info("%s: message-id=%s", id, m.message_id.len ? m.message_id.data : "<>");
         int wr = write_queue_file(w, &m, &tv);
-        int rc = qf_commit(w, NULL, &why); /* reports any sticky write error too */
+        int rc = qf_commit(w, (flags & CLEANUP_FLAG_HOLD) ? "hold" : NULL,
+                           &why); /* reports any sticky write error too */
         w = NULL;
         if (wr < 0 || rc < 0) {
             msg_warn("%s: queue file write error: %s", id, why.data);
@@ -166,7 +167,9 @@ static void service(struct stream *client, const struct server_ctx *ctx)
     }
     if (reply(client, status, reason) < 0)
         msg_warn("%s: cannot send reply to client", id);
-    if (status == 0)
+    if (status == 0 && (flags & CLEANUP_FLAG_HOLD))
+        msg_info("%s: placed on hold", id);
+    else if (status == 0)
         trigger_qmgr();
 
 out:

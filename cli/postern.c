@@ -215,6 +215,9 @@ static int check(void)
     } else if (n > 0) {
         say_lines(MSG_WARN, out.data);
     }
+    buf_reset(&out);
+    if (n >= 0 && queue_dirs_sync_etc(conf_str("queue_directory"), &out) > 0)
+        say_lines(MSG_WARN, out.data);
 
 done:
     if (cf)

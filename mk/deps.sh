@@ -9,9 +9,9 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev liblmdb-dev libcap-dev libpcre2-dev
-            libldap-dev libcrypt-dev openssl"
+            libldap-dev libcrypt-dev libargon2-dev openssl"
 test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2 man-db groff-base
-    procmail passwd util-linux"
+    procmail passwd util-linux swaks dnsmasq-base"
 
 want=""
 for set in "$@"; do

@@ -20,6 +20,11 @@ postern="$top/build/sbin/postern"
 postconf="$top/build/sbin/postconf"
 master="$top/build/libexec/master"
 
+# Where `make run` listens (loopback only): SMTP, submission, submissions.
+SMTP_PORT=${SMTP_PORT:-2525}
+SUBMISSION_PORT=${SUBMISSION_PORT:-2587}
+SMTPS_PORT=${SMTPS_PORT:-2465}
+
 say() {
     printf '%s\n' "$*"
 }
@@ -42,6 +47,11 @@ make_accounts() {
         say "creating group postdrop"
         groupadd --system postdrop
     fi
+    if ! getent passwd postern-auth >/dev/null; then
+        say "creating user postern-auth (the auth service)"
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --user-group postern-auth
+    fi
     if ! getent passwd postern >/dev/null; then
         say "creating user postern"
         if getent group postern >/dev/null; then
@@ -61,7 +71,18 @@ make_config() {
         mkdir -p "$top/run"
         rm -rf "$etc.new"
         mkdir "$etc.new"
-        cp "$top/conf/main.cf" "$top/conf/master.cf" "$top/conf/aliases" "$etc.new/"
+        cp "$top/conf/main.cf" "$top/conf/aliases" "$etc.new/"
+        # The SMTP services on unprivileged ports (so nothing collides with
+        # a system MTA on 25), submission and submissions enabled.
+        awk -v smtp="$SMTP_PORT" -v subm="$SUBMISSION_PORT" -v smtps="$SMTPS_PORT" '
+            /^smtp +inet/ { sub(/^smtp/, smtp) }
+            /^#submission inet/ { on = 1; sub(/^#submission/, subm); print; next }
+            /^#smtps +inet/ { on = 1; sub(/^#smtps/, smtps); print; next }
+            on && /^#  -o/ { sub(/^#/, ""); print; next }
+            { on = 0; print }
+        ' "$top/conf/master.cf" >"$etc.new/master.cf"
+        printf '%s\n' "# Dovecot passwd-file: user:{SCHEME}hash" \
+            "# e.g.  amy:$(printf '%s' '{SHA512-CRYPT}')\$6\$... (openssl passwd -6)" >"$etc.new/users"
         mv "$etc.new" "$etc"
     fi
     "$postconf" -c "$etc" -e \
@@ -75,12 +96,33 @@ make_config() {
         "myhostname=localhost" \
         "mail_spool_directory=$top/run/mail" \
         "alias_maps=hash:$etc/aliases" \
-        "alias_database=hash:$etc/aliases"
+        "alias_database=hash:$etc/aliases" \
+        "smtpd_tls_cert_file=$etc/tls/cert.pem" \
+        "smtpd_tls_key_file=$etc/tls/key.pem" \
+        "smtpd_tls_security_level=may" \
+        "auth_passdb=passwd-file:$etc/users system"
+    make_cert
+    if [ "$(id -u)" -eq 0 ]; then
+        chown root:postern-auth "$etc/users"
+        chmod 640 "$etc/users"
+    fi
     [ -e "$etc/aliases" ] || cp "$top/conf/aliases" "$etc/aliases"
     "$top/build/sbin/newaliases" -c "$etc"
     if [ "$(id -u)" -ne 0 ]; then
         "$postconf" -c "$etc" -e "mail_owner=$(id -un)" "setgid_group=$(id -gn)"
     fi
+}
+
+# make_cert - a self-signed certificate for this instance's TLS (once).
+make_cert() {
+    [ -s "$etc/tls/cert.pem" ] && [ -s "$etc/tls/key.pem" ] && return 0
+    say "creating a self-signed TLS certificate in $etc/tls"
+    mkdir -p "$etc/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$etc/tls/key.pem" -out "$etc/tls/cert.pem" >/dev/null 2>&1 ||
+        die "openssl could not create a certificate"
+    chmod 600 "$etc/tls/key.pem"
 }
 
 make_dirs() {

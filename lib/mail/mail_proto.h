@@ -64,17 +64,31 @@
  *           double-bounce@$myorigin; a failed double bounce is dropped), and
  *           removes bounce/ID once the notice is safe in incoming/. No
  *           bounce/ID: status 0, nothing sent.
+ *
+ * auth (private/auth, multi server, the only reader of password data):
+ *   one SASL authentication per connection; auth_client.h.
+ *
+ * anvil (private/anvil, multi server, one process): per-client counters;
+ *   anvil_client.h.
+ *
+ * proxymap (private/proxymap, multi server, not chrooted): table lookups
+ *   for chrooted processes, only of tables in proxy_read_maps; one
+ *   connection per client process, many requests: "open" and "lookup",
+ *   see maps/map_proxy.h.
  */
 #ifndef MAIL_MAIL_PROTO_H
 #define MAIL_MAIL_PROTO_H
 
 /* Service socket paths, relative to the queue directory. */
-#define MAIL_SOCK_CLEANUP "private/cleanup"
-#define MAIL_SOCK_QMGR    "public/qmgr"
-#define MAIL_SOCK_PICKUP  "public/pickup"
-#define MAIL_SOCK_BOUNCE  "private/bounce"
-#define MAIL_SOCK_DEFER   "private/defer"
-#define MAIL_SOCK_SHOWQ   "public/showq"
+#define MAIL_SOCK_CLEANUP  "private/cleanup"
+#define MAIL_SOCK_QMGR     "public/qmgr"
+#define MAIL_SOCK_PICKUP   "public/pickup"
+#define MAIL_SOCK_BOUNCE   "private/bounce"
+#define MAIL_SOCK_DEFER    "private/defer"
+#define MAIL_SOCK_SHOWQ    "public/showq"
+#define MAIL_SOCK_AUTH     "private/auth"
+#define MAIL_SOCK_ANVIL    "private/anvil"
+#define MAIL_SOCK_PROXYMAP "private/proxymap"
 
 /* private/<transport>: where qmgr finds a delivery agent */
 #define MAIL_SOCK_TRANSPORT_FMT "private/%s"
@@ -85,6 +99,7 @@
 /* cleanup request flags */
 #define CLEANUP_FLAG_EXTRACT_RCPT 1 /* sendmail -t: recipients from headers */
 #define CLEANUP_FLAG_LOCAL_SUBMIT 2 /* from pickup: add missing headers */
+#define CLEANUP_FLAG_HOLD         4 /* commit into hold/ (an access table said HOLD) */
 
 /* cleanup status bits: 0 means the message is safe in incoming/ */
 #define CLEANUP_STAT_OK    0

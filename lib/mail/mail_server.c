@@ -4,6 +4,7 @@
 #include "mail/mail_server.h"
 #include "conf/mail_conf.h"
 #include "mail/master_proto.h"
+#include "maps/map.h"
 #include "util/alloc.h"
 #include "util/argv.h"
 #include "util/events.h"
@@ -79,15 +80,32 @@ static void master_gone(int fd, void *unused)
     server_exit();
 }
 
-void server_drop_privileges(const char *user, const char *chroot_dir)
+/* drop_to - the privilege step for server_drop_privileges and its variant
+ * with extra groups; param names the main.cf setting in messages. */
+static void drop_to(const char *param, const char *user, const char *chroot_dir, const gid_t *extra,
+                    int n_extra)
 {
     struct passwd *pw = getpwnam(user);
     if (pw == NULL)
-        msg_fatal("unknown mail_owner account: %s", user);
+        msg_fatal("unknown %s account: %s", param, user);
     if (pw->pw_uid == 0)
-        msg_fatal("mail_owner %s must not have user ID 0", user);
+        msg_fatal("%s %s must not have user ID 0", param, user);
     uid_t uid = pw->pw_uid;
     gid_t gid = pw->pw_gid;
+    if (n_extra < 0 || n_extra > 64)
+        msg_panic("server_drop_privileges_groups: bad group count %d", n_extra);
+    gid_t groups[65];
+    int ngroups = 0;
+    groups[ngroups++] = gid;
+    for (int i = 0; i < n_extra; i++) {
+        int dup = 0;
+        for (int k = 0; k < ngroups; k++)
+            dup |= groups[k] == extra[i];
+        if (extra[i] == 0)
+            msg_fatal("%s %s: refusing to keep group ID 0", param, user);
+        if (!dup)
+            groups[ngroups++] = extra[i];
+    }
 
     /* Drop every capability from the bounding set while we still may, so
      * nothing exec'ed later can regain one. */
@@ -95,8 +113,8 @@ void server_drop_privileges(const char *user, const char *chroot_dir)
         if (CAP_IS_SUPPORTED(c) && cap_drop_bound(c) < 0)
             msg_fatal("cannot drop capability %d from the bounding set: %m", (int)c);
     }
-    if (setgroups(1, &gid) < 0)
-        msg_fatal("setgroups(%ld): %m", (long)gid);
+    if (setgroups((size_t)ngroups, groups) < 0)
+        msg_fatal("setgroups(%ld, ...): %m", (long)gid);
     if (chroot_dir) {
         if (chroot(chroot_dir) < 0)
             msg_fatal("chroot(%s): %m", chroot_dir);
@@ -116,6 +134,19 @@ void server_drop_privileges(const char *user, const char *chroot_dir)
     cap_free(none);
     if (CAP_AMBIENT_SUPPORTED() && cap_reset_ambient() < 0)
         msg_fatal("cannot clear ambient capabilities: %m");
+}
+
+void server_drop_privileges(const char *user, const char *chroot_dir)
+{
+    drop_to("mail_owner", user, chroot_dir, NULL, 0);
+}
+
+void server_drop_privileges_groups(const char *user, const char *chroot_dir, const gid_t *extra,
+                                   int n_extra)
+{
+    drop_to("user", user, chroot_dir, extra, n_extra);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        msg_fatal("prctl(PR_SET_NO_NEW_PRIVS): %m");
 }
 
 static void usage(void)
@@ -241,6 +272,24 @@ static void arm_idle_timer(void)
         event_timer(idle_timeout, NULL, max_idle);
 }
 
+/* check_stale_tables - a table this process opened was rebuilt where it
+ * cannot reopen it (chroot): exit after the client, so that master starts
+ * a process that opens the new one, as Postfix does. A multi server first
+ * finishes the clients it still has and takes no new ones. */
+static void check_stale_tables(void)
+{
+    static int logged;
+    const char *t = map_stale();
+    if (t == NULL)
+        return;
+    if (!logged)
+        msg_info("table %s has changed -- restarting", t);
+    logged = 1;
+    if (client_count == 0)
+        server_exit();
+    term_pending = 1;
+}
+
 static void after_client(void)
 {
     use_count++;
@@ -279,6 +328,7 @@ static void single_event(int lfd, void *unused)
     if (stream_close(s) < 0 && msg_verbose)
         msg_info("client stream: flush failed on close");
     in_service = 0;
+    check_stale_tables();
     after_client();
 }
 
@@ -305,6 +355,7 @@ void multi_server_disconnect(struct stream *client)
     client_count--;
     in_service = client_count > 0;
     use_count++;
+    check_stale_tables();
     if (client_count == 0 && (term_pending || (max_use > 0 && use_count >= max_use)))
         server_exit();
     if (client_count == 0)

@@ -30,6 +30,7 @@
 #define MAIL_MAIL_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/stream.h"
 
@@ -68,5 +69,11 @@ void multi_server_disconnect(struct stream *client);
 /* server_drop_privileges - the privilege step on its own (also used by
  * tools). chroot_dir may be NULL. Fatal on failure. */
 void server_drop_privileges(const char *user, const char *chroot_dir);
+/* server_drop_privileges_groups - the same, for a program that drops
+ * privileges itself (auth, in pre_init, from a master.cf entry with
+ * unpriv n): user's group plus n_extra (at most 64) supplementary groups,
+ * none of them 0; then no_new_privs. */
+void server_drop_privileges_groups(const char *user, const char *chroot_dir, const gid_t *extra,
+                                   int n_extra);
 
 #endif

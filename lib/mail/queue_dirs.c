@@ -42,6 +42,9 @@ const struct queue_dir_spec queue_dirs[] = {
     {"public", QD_MAIL_OWNER, QD_GROUP_SETGID, 0710},
     /* Only master, as root, writes the lock; anyone may read who runs it. */
     {"pid", QD_ROOT, QD_GROUP_OWNER, 0755},
+    /* Copies of the system files that name lookups need inside the chroot
+     * (queue_dirs_sync_etc); root's, readable by all. */
+    {"etc", QD_ROOT, QD_GROUP_OWNER, 0755},
 };
 
 const size_t queue_dir_count = sizeof(queue_dirs) / sizeof(queue_dirs[0]);
@@ -339,12 +342,74 @@ int queue_move(const char *from_path, const char *to_queue, const char *id, stru
             goto out;
         }
     }
-    if (fsync_dir(to.data) < 0) {
-        buf_setf(why, "fsync the directory of %s: %m", to.data);
-        goto out;
-    }
+    /* No fsync: the file's bytes were made durable when it was queued, and
+     * a rename within the queue is atomic, so after a crash the file is in
+     * one queue or the other, and every queue is scanned (Postfix does not
+     * sync these moves either). */
     ret = 0;
 out:
     buf_free(&to);
     return ret;
+}
+
+/* The files glibc reads for host and service lookups; a chrooted smtpd
+ * finds them at the same paths under the queue directory. Debian's
+ * Postfix copies the same set when it starts. */
+static const char *const etc_files[] = {
+    "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/services",
+    "/etc/localtime",   NULL};
+
+static int same_content(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = getc(fa), cb = getc(fb);
+        if (ca != cb)
+            same = 0;
+        else if (ca == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+int queue_dirs_sync_etc(const char *queue_dir, struct buf *problems)
+{
+    int errors = 0;
+    for (int i = 0; etc_files[i]; i++) {
+        struct buf dst = BUF_INIT, tmp = BUF_INIT;
+        buf_printf(&dst, "%s%s", queue_dir, etc_files[i]);
+        buf_printf(&tmp, "%s.tmp", dst.data);
+        FILE *in = fopen(etc_files[i], "rb");
+        if (in == NULL) {
+            (void)unlink(dst.data); /* gone from the system: gone from the chroot */
+        } else if (!same_content(etc_files[i], dst.data)) {
+            FILE *out = fopen(tmp.data, "wb");
+            int ok = out != NULL;
+            char b[8192];
+            size_t n;
+            while (ok && (n = fread(b, 1, sizeof(b), in)) > 0)
+                ok = fwrite(b, 1, n, out) == n;
+            ok = ok && !ferror(in);
+            if (out && fclose(out) != 0)
+                ok = 0;
+            if (ok && (chmod(tmp.data, 0644) < 0 || rename(tmp.data, dst.data) < 0))
+                ok = 0;
+            if (!ok) {
+                buf_printf(problems, "cannot copy %s to %s: %s\n", etc_files[i], dst.data,
+                           strerror(errno));
+                (void)unlink(tmp.data);
+                errors++;
+            }
+        }
+        if (in)
+            fclose(in);
+        buf_free(&dst);
+        buf_free(&tmp);
+    }
+    return errors;
 }

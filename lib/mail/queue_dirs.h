@@ -35,6 +35,12 @@ extern const size_t queue_dir_count;
 int queue_dirs_check(const char *queue_dir, const char *mail_owner, const char *setgid_group,
                      int create, struct buf *problems);
 
+/* queue_dirs_sync_etc - copy the files name lookups read (resolv.conf,
+ * hosts, nsswitch.conf, host.conf, services, localtime) into queue_dir/etc,
+ * for chrooted daemons; a file missing on the system is removed there.
+ * Returns the number of failures, each described in problems. */
+int queue_dirs_sync_etc(const char *queue_dir, struct buf *problems);
+
 /* queue_path - the path of queue file id in queue (relative to the queue
  * directory) into out, hashed per hash_queue_names / hash_queue_depth
  * ("deferred/G/ID"). With mkdir set, missing hash subdirectories are
@@ -48,7 +54,8 @@ int queue_path(const char *queue, const char *id, int mkdir_hash, struct buf *ou
 int queue_find(const char *id, const char **queue, struct buf *path);
 
 /* queue_move - rename a queue file from one queue to another (hashed as
- * configured), never replacing a file, and fsync the target directory.
+ * configured), never replacing a file. Not synced: a rename within the
+ * queue file system is atomic, and the file is found in either queue.
  * 0, or -1 + why. */
 int queue_move(const char *from_path, const char *to_queue, const char *id, struct buf *why);
 

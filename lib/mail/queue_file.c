@@ -645,10 +645,9 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
         buf_setf(why, "write %s: %s", r->path, put < 0 ? strerror(errno) : "short write");
         return -1;
     }
-    if (fsync(r->fd) < 0) {
-        buf_setf(why, "fsync %s: %s", r->path, strerror(errno));
-        return -1;
-    }
+    /* Not fsynced: a lost mark means the recipient is tried again (at
+     * least once, never lost); the delivery itself was made durable by the
+     * agent before it marked it. Postfix does the same. */
     /* Keep a buffered copy of that byte in step with the file. */
     if (offset >= r->rbuf_off && offset < r->rbuf_off + (off_t)r->rlen)
         r->rbuf[offset - r->rbuf_off] = QF_DONE;

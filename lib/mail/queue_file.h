@@ -85,7 +85,8 @@ struct qf_reader *qf_open(const char *path, int for_update, struct buf *why);
 int qf_read(struct qf_reader *r, int *type, struct buf *data, off_t *offset, struct buf *why);
 /* qf_rewind - read again from the first record after the magic. */
 int qf_rewind(struct qf_reader *r);
-/* qf_mark_done - turn the QF_RCPT record at offset into QF_DONE and fsync. */
+/* qf_mark_done - turn the QF_RCPT record at offset into QF_DONE (not
+ * fsynced: losing the mark in a crash repeats a delivery, never loses one). */
 int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
     __attribute__((warn_unused_result));
 int qf_fd(const struct qf_reader *r);

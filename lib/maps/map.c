@@ -1,16 +1,20 @@
 /* map - the type-independent part of lookup tables: the type registry,
- * "type:name" parsing, case folding, and the once-a-second check that
- * reopens a file-backed table after it was rebuilt. */
+ * "type:name" parsing, case folding, the once-a-second check that reopens
+ * a file-backed table after it was rebuilt, and, where the file is out of
+ * sight (chroot), the check through the file opened with the table that
+ * makes map_stale() name it. */
 #include "maps/map.h"
 
 #include "util/alloc.h"
 #include "util/strutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Types added with map_register(), searched before the built-in ones. */
 static const struct map_ops **extra_types;
@@ -81,14 +85,102 @@ static void record_identity(struct map *m, const struct stat *st)
     m->w_mtime = st->st_mtim;
 }
 
+/* The file each watched table was opened from, kept open: after a chroot
+ * its path may be out of sight, but fstat still shows whether it was
+ * replaced (link count 0: postmap renamed a new table over it) or changed.
+ * A side table, so struct map (a public header) keeps its layout. */
+struct watch_fd {
+    const struct map *m;
+    int fd;
+    dev_t root_dev; /* "/" when the file was opened: a chroot changes it */
+    ino_t root_ino;
+    int stale;
+};
+static struct watch_fd *watch_fds;
+static size_t watch_count;
+
+static struct watch_fd *watch_find(const struct map *m)
+{
+    for (size_t i = 0; i < watch_count; i++)
+        if (watch_fds[i].m == m)
+            return &watch_fds[i];
+    return NULL;
+}
+
+static void watch_forget(const struct map *m)
+{
+    struct watch_fd *w = watch_find(m);
+    if (w == NULL)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    *w = watch_fds[--watch_count];
+}
+
 void map_watch(struct map *m, const char *path)
 {
     struct stat st;
     free(m->watch_path);
     m->watch_path = xstrdup(path);
     m->last_check = time(NULL);
-    if (stat(path, &st) == 0)
+    watch_forget(m);
+    /* O_NONBLOCK: a FIFO named as a table must not hang the open. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0) {
+        watch_fds = xreallocarray(watch_fds, watch_count + 1, sizeof(*watch_fds));
+        struct watch_fd *w = &watch_fds[watch_count++];
+        *w = (struct watch_fd){m, fd, 0, 0, 0};
+        if (stat("/", &st) == 0) {
+            w->root_dev = st.st_dev;
+            w->root_ino = st.st_ino;
+        }
+    }
+    /* The identity of the file opened, when there is one: no race between
+     * the open and a stat of the path. */
+    if ((fd >= 0 && fstat(fd, &st) == 0) || stat(path, &st) == 0)
         record_identity(m, &st);
+}
+
+/* out_of_sight - after stat(watch_path) failed with err: is the path
+ * merely unreachable from here (a chroot, a directory we may not search)
+ * rather than gone? Then the open file is the only way to tell. */
+static int out_of_sight(const struct map *m, const struct watch_fd *w, int err)
+{
+    struct stat st;
+    if (err == EACCES)
+        return 1;
+    if (err != ENOENT && err != ENOTDIR)
+        return 0;
+    if (stat("/", &st) == 0 && (st.st_dev != w->root_dev || st.st_ino != w->root_ino))
+        return 1; /* chrooted since the table was opened */
+    /* The file is gone from a directory we can still see: really removed. */
+    char *dir = xstrdup(m->watch_path);
+    char *slash = strrchr(dir, '/');
+    int gone_dir = 0;
+    if (slash != NULL) {
+        slash[slash == dir] = 0; /* "/x" -> "/" */
+        gone_dir = stat(dir, &st) < 0 && (errno == ENOENT || errno == EACCES || errno == ENOTDIR);
+    }
+    free(dir);
+    return gone_dir;
+}
+
+/* check_open_file - fstat the file opened with the table: replaced or
+ * changed means stale (the contents in memory keep answering). */
+static void check_open_file(const struct map *m, struct watch_fd *w)
+{
+    struct stat st;
+    if (fstat(w->fd, &st) < 0 || st.st_nlink == 0 || st.st_size != m->w_size ||
+        st.st_mtim.tv_sec != m->w_mtime.tv_sec || st.st_mtim.tv_nsec != m->w_mtime.tv_nsec)
+        w->stale = 1;
+}
+
+const char *map_stale(void)
+{
+    for (size_t i = 0; i < watch_count; i++)
+        if (watch_fds[i].stale)
+            return watch_fds[i].m->spec;
+    return NULL;
 }
 
 struct map *map_open(const char *spec, int flags, struct buf *why)
@@ -126,7 +218,9 @@ struct map *map_open(const char *spec, int flags, struct buf *why)
 
 /* check_change - at most once a second, reopen a watched table whose file
  * changed; a table that cannot be reopened stays broken (lookups fail
- * temporarily) and is retried at the next check. */
+ * temporarily) and is retried at the next check. A file that is out of
+ * sight is judged by the file opened with the table instead: changed
+ * means stale (map_stale), never broken, since reopening cannot work. */
 static void check_change(struct map *m)
 {
     time_t now = time(NULL);
@@ -135,9 +229,16 @@ static void check_change(struct map *m)
     m->last_check = now;
     struct stat st;
     int changed;
-    if (stat(m->watch_path, &st) < 0)
+    struct watch_fd *w = watch_find(m);
+    if (w != NULL && w->stale)
+        return; /* already reported; the process is about to restart */
+    if (stat(m->watch_path, &st) < 0) {
+        if (w != NULL && !m->broken && out_of_sight(m, w, errno)) {
+            check_open_file(m, w);
+            return;
+        }
         changed = 1;
-    else
+    } else
         changed = m->broken || st.st_dev != m->w_dev || st.st_ino != m->w_ino ||
                   st.st_size != m->w_size || st.st_mtim.tv_sec != m->w_mtime.tv_sec ||
                   st.st_mtim.tv_nsec != m->w_mtime.tv_nsec;
@@ -244,6 +345,7 @@ void map_close(struct map *m)
     free(m->type);
     free(m->name);
     free(m->watch_path);
+    watch_forget(m);
     buf_free(&m->error);
     free(m);
 }

@@ -18,7 +18,9 @@
  *
  * Types: lmdb (also "hash" and "btree"; file NAME.lmdb), texthash (a text
  * table read into memory), static:VALUE, inline:{ k=v, { k2 = v w } },
- * fail:REASON. A type is a struct map_ops registered in map_types.c (built
+ * fail:REASON, cidr:, pcre:, regexp: (pattern files, also watched),
+ * unix:passwd.byname / unix:group.byname, proxy:TYPE:NAME (through
+ * proxymap, map_proxy.h). A type is a struct map_ops registered in map_types.c (built
  * in) or with map_register() (at run time).
  *
  * Writing (lmdb only): MAP_UPDATE opens a new, empty table in a temporary
@@ -108,6 +110,16 @@ void map_close(struct map *m);
 /* map_check_now - make the next lookup check the file at once (tests, and
  * callers that know a table just changed). */
 void map_check_now(struct map *m);
+
+/* map_stale - the spec of an open table whose file changed but could not
+ * be reopened where the process now runs (a chrooted daemon: the file is
+ * outside its root; found with fstat of the file opened at start, whose
+ * link count drops to 0 when postmap renames a new table into place), or
+ * NULL. The old contents keep answering lookups; the server skeleton exits
+ * after the current client ("table hash:/etc/aliases has changed --
+ * restarting") so master starts a process that opens the new table, as
+ * Postfix does. */
+const char *map_stale(void);
 
 /* map_register - add a type at run time (replaces one of the same name). */
 void map_register(const struct map_ops *ops);

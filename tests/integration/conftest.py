@@ -122,6 +122,9 @@ class Instance:
             self.main["mail_owner"] = pwd.getpwuid(os.getuid()).pw_name
             self.main["setgid_group"] = grp.getgrgid(os.getgid()).gr_name
         self.services = []
+        # Commands run under this prefix: ["ip", "netns", "exec", NAME] runs
+        # the whole instance in a test's network namespace (dnsns.py).
+        self.exec_prefix = []
         self.write_config()
 
     # -- configuration ------------------------------------------------------
@@ -141,7 +144,7 @@ class Instance:
 
     # -- commands ------------------------------------------------------------
     def cmd(self, prog, *args, check=True, timeout=60, input=None):
-        argv = [os.path.join(SBIN, prog), "-c", self.etc, *args]
+        argv = [*self.exec_prefix, os.path.join(SBIN, prog), "-c", self.etc, *args]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
                            stdin=None if input is not None else subprocess.DEVNULL)
         if check and p.returncode != 0:

@@ -1,6 +1,7 @@
 /* test_map - lookup tables: every built-in type, found / not found /
  * temporary error, case folding, building lmdb tables through the API,
- * reopening after a table is replaced, and the text and aliases formats. */
+ * reopening after a table is replaced, map_stale() for tables whose file
+ * is out of sight (chroot), and the text and aliases formats. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "maps/map.h"
@@ -351,6 +353,144 @@ static void test_unknown_type_and_missing_type_are_errors(void **state)
     buf_free(&why);
 }
 
+/* ---- map_stale: the file is out of sight (as after chroot) ---- */
+
+static void replace_file(const char *path, const char *text)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    write_file(tmp, text);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static void test_out_of_sight_table_answers_and_is_stale_after_replacement(void **state)
+{
+    char sub[64], moved[64], file[80], spec[100];
+    snprintf(sub, sizeof(sub), "%s/sight", dir);
+    snprintf(moved, sizeof(moved), "%s/moved", dir);
+    snprintf(file, sizeof(file), "%s/t", sub);
+    snprintf(spec, sizeof(spec), "texthash:%s", file);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    write_file(file, "a 1\n");
+    struct buf why = BUF_INIT;
+    struct map *m = map_open(spec, MAP_FOLD_CASE, &why);
+    assert_non_null(m);
+    assert_null(map_stale());
+    /* The directory disappears from view: stat fails, the file is intact. */
+    assert_int_equal(rename(sub, moved), 0);
+    map_check_now(m);
+    expect(m, "a", 1, "1");
+    assert_null(map_stale());
+    /* postmap renames a new file into place: the old one has no links. */
+    snprintf(file, sizeof(file), "%s/t", moved);
+    replace_file(file, "a 2\n");
+    map_check_now(m);
+    expect(m, "a", 1, "1"); /* the old contents keep answering */
+    assert_non_null(map_stale());
+    assert_string_equal(map_stale(), spec);
+    map_check_now(m);
+    expect(m, "a", 1, "1");
+    map_close(m);
+    assert_null(map_stale());
+    buf_free(&why);
+}
+
+static void test_out_of_sight_table_edited_in_place_is_stale(void **state)
+{
+    char sub[64], moved[64], file[80], spec[100];
+    snprintf(sub, sizeof(sub), "%s/sight2", dir);
+    snprintf(moved, sizeof(moved), "%s/moved2", dir);
+    snprintf(file, sizeof(file), "%s/t", sub);
+    snprintf(spec, sizeof(spec), "texthash:%s", file);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    write_file(file, "a 1\n");
+    struct buf why = BUF_INIT;
+    struct map *m = map_open(spec, MAP_FOLD_CASE, &why);
+    assert_non_null(m);
+    assert_int_equal(rename(sub, moved), 0);
+    snprintf(file, sizeof(file), "%s/t", moved);
+    FILE *f = fopen(file, "a");
+    assert_non_null(f);
+    fputs("b 2\n", f);
+    assert_int_equal(fclose(f), 0);
+    map_check_now(m);
+    expect(m, "a", 1, "1");
+    expect(m, "b", 0, NULL);
+    assert_non_null(map_stale());
+    map_close(m);
+    assert_null(map_stale());
+    buf_free(&why);
+}
+
+/* chrooted_child - open the table, chroot into a jail where the table's
+ * directory exists but not the file, and check map_stale before and after
+ * the parent replaces the file. Exit 0, or the number of the failed step. */
+static int chrooted_child(const char *spec, const char *jail, int ready, int go)
+{
+    struct buf why = BUF_INIT, v = BUF_INIT;
+    char c;
+    struct map *m = map_open(spec, MAP_FOLD_CASE, &why);
+    if (m == NULL)
+        return 1;
+    if (chroot(jail) < 0 || chdir("/") < 0)
+        return 2;
+    map_check_now(m);
+    if (map_lookup(m, "a", &v) != 1 || strcmp(buf_cstr(&v), "1") != 0)
+        return 3;
+    if (map_stale() != NULL)
+        return 4;
+    if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
+        return 5;
+    map_check_now(m);
+    if (map_lookup(m, "a", &v) != 1 || strcmp(buf_cstr(&v), "1") != 0)
+        return 6;
+    if (map_stale() == NULL || strcmp(map_stale(), spec) != 0)
+        return 7;
+    map_close(m);
+    return 0;
+}
+
+static void test_chrooted_process_sees_replaced_table_as_stale(void **state)
+{
+    if (geteuid() != 0)
+        skip(); /* chroot needs root; the tests above cover the logic */
+    char sub[64], file[80], spec[100], jail[64], inner[160], cmd[400];
+    snprintf(sub, sizeof(sub), "%s/etc", dir);
+    snprintf(file, sizeof(file), "%s/t", sub);
+    snprintf(spec, sizeof(spec), "texthash:%s", file);
+    snprintf(jail, sizeof(jail), "%s/jail", dir);
+    /* The jail holds the table's directory (empty), so only the changed
+     * root tells "out of sight" from "removed". */
+    snprintf(inner, sizeof(inner), "%s%s", jail, sub);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s %s", sub, inner);
+    assert_int_equal(system(cmd), 0);
+    write_file(file, "a 1\n");
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(go[1]);
+        _exit(chrooted_child(spec, jail, ready[1], go[0]));
+    }
+    close(ready[1]);
+    close(go[0]);
+    char c;
+    int status;
+    /* A child that fails early closes its end: read returns 0. */
+    if (read(ready[0], &c, 1) == 1) {
+        replace_file(file, "a 2\n");
+        assert_int_equal(write(go[1], "g", 1), 1);
+    }
+    close(ready[0]);
+    close(go[1]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("chrooted child failed at step %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 /* ---- text formats ---- */
 
 struct collected {
@@ -440,6 +580,9 @@ int main(void)
         cmocka_unit_test(test_inline_parses_plain_and_braced_entries),
         cmocka_unit_test(test_inline_syntax_errors_are_reported),
         cmocka_unit_test(test_unknown_type_and_missing_type_are_errors),
+        cmocka_unit_test(test_out_of_sight_table_answers_and_is_stale_after_replacement),
+        cmocka_unit_test(test_out_of_sight_table_edited_in_place_is_stale),
+        cmocka_unit_test(test_chrooted_process_sees_replaced_table_as_stale),
         cmocka_unit_test(test_aliases_format_with_continuation_and_quotes),
         cmocka_unit_test(test_aliases_format_errors_name_the_line),
         cmocka_unit_test(test_table_format_rules),

@@ -73,7 +73,7 @@ static void test_table_has_the_documented_layout(void **state)
         {"maildrop", 01730}, {"incoming", 0700}, {"active", 0700}, {"deferred", 0700},
         {"hold", 0700},      {"corrupt", 0700},  {"bounce", 0700}, {"defer", 0700},
         {"trace", 0700},     {"flush", 0700},    {"saved", 0700},  {"private", 0700},
-        {"public", 0710},    {"pid", 0755},
+        {"public", 0710},    {"pid", 0755},      {"etc", 0755},
     };
 
     assert_int_equal(queue_dir_count, sizeof(want) / sizeof(want[0]));
@@ -338,11 +338,48 @@ static void test_queue_move_and_find_follow_the_file(void **state)
     buf_free(&why);
 }
 
+/* queue_dirs_sync_etc copies the lookup files into queue/etc and leaves
+ * an up-to-date copy alone. */
+static void test_sync_etc_copies_lookup_files(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/test_qd_etcXXXXXX";
+    char *qdir = mkdtemp(tmpl);
+    assert_non_null(qdir);
+    char etc[512], hosts[512];
+    snprintf(etc, sizeof(etc), "%s/etc", qdir);
+    assert_int_equal(mkdir(etc, 0755), 0);
+    struct buf problems = BUF_INIT;
+    assert_int_equal(queue_dirs_sync_etc(qdir, &problems), 0);
+    snprintf(hosts, sizeof(hosts), "%s/etc/hosts", qdir);
+    struct stat a, b;
+    if (stat("/etc/hosts", &a) == 0) {
+        assert_int_equal(stat(hosts, &b), 0);
+        assert_int_equal(a.st_size, b.st_size);
+        assert_int_equal(b.st_mode & 07777, 0644);
+        /* A second run keeps the same file (no rewrite). */
+        ino_t ino = b.st_ino;
+        assert_int_equal(queue_dirs_sync_etc(qdir, &problems), 0);
+        assert_int_equal(stat(hosts, &b), 0);
+        assert_int_equal(b.st_ino, ino);
+    }
+    /* A queue without etc/ cannot take the copies: reported, not fatal. */
+    char none[512];
+    snprintf(none, sizeof(none), "%s/none", qdir);
+    assert_true(queue_dirs_sync_etc(none, &problems) > 0);
+    assert_non_null(strstr(buf_cstr(&problems), "cannot copy"));
+    buf_free(&problems);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", qdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_table_has_the_documented_layout),
+        cmocka_unit_test(test_sync_etc_copies_lookup_files),
         T(test_creates_every_directory_with_exact_mode_despite_umask),
         T(test_second_run_reports_no_problems),
         T(test_without_create_missing_directories_are_reported),
