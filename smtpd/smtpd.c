@@ -253,7 +253,7 @@ void smtpd_lost(struct smtpd_state *st, const char *after)
 
 void smtpd_bare_newline(struct smtpd_state *st, const char *what, const char *after)
 {
-    msg_info("warning: %s: bare <%s> received after %s", st->namaddr, what, after);
+    msg_warn("%s: bare <%s> received after %s", st->namaddr, what, after);
     stream_printf(st->client, "521 5.5.2 %s Error: bare <%s> received\r\n",
                   smtpd_settings.myhostname, what);
     smtpd_flush_last(st);
@@ -285,7 +285,7 @@ void smtpd_reset(struct smtpd_state *st)
     st->msg_size = 0;
     st->bdat_active = 0;
     st->bdat_failed = 0;
-    buf_reset(&st->received);
+    buf_reset(&st->first_rcpt);
     argv_free(st->rcpts);
     argv_free(st->orcpts);
     st->rcpts = argv_alloc();
@@ -544,7 +544,7 @@ static void cmd_rcpt(struct smtpd_state *st, const struct smtp_cmd *cmd)
     argv_add(st->orcpts, o);
     if (st->rcpt_count == 0) {
         /* Kept for the Received: header's "for <rcpt>" (one recipient only). */
-        buf_set(&st->received, st->recipient);
+        buf_set(&st->first_rcpt, st->recipient);
     }
     st->rcpt_count++;
     smtpd_out(st, 250, "2.1.5", "Ok");
@@ -778,7 +778,7 @@ static void service(struct stream *client, const struct server_ctx *ctx)
     st.protocol = "SMTP";
     st.limit_exempt = -1;
     st.jmp = &jb;
-    buf_init(&st.received);
+    buf_init(&st.first_rcpt);
     buf_init(&st.auth_mechs);
     st.rcpts = argv_alloc();
     st.orcpts = argv_alloc();
@@ -837,19 +837,20 @@ out:
     free(st.helo_name);
     smtp_path_free(&st.mail_path);
     smtp_path_free(&st.rcpt_path);
-    buf_free(&st.received);
+    buf_free(&st.first_rcpt);
     buf_free(&st.auth_mechs);
     argv_free(st.rcpts);
     argv_free(st.orcpts);
     if (st.tls) {
+        /* close_notify, then hand the stream back to plain I/O with nothing
+         * left to write, so the skeleton's close never writes plaintext on
+         * a TLS connection and the session can go now. */
         tls_session_shutdown(st.tls);
-        /* The stream is closed by the skeleton after we return; the session
-         * must outlive it, so it is freed at the next client or exit. */
+        buf_reset(&client->wbuf);
+        stream_set_io(client, NULL, NULL, NULL);
+        tls_session_free(st.tls);
+        st.tls = NULL;
     }
-    static struct tls_session *previous;
-    if (previous)
-        tls_session_free(previous);
-    previous = st.tls;
 }
 
 static void pre_init(const struct server_ctx *ctx)

@@ -71,7 +71,7 @@ struct smtpd_state {
     int bdat_active;               /* a BDAT transfer is under way (no DATA) */
     int bdat_failed;               /* a BDAT chunk was refused: the rest is only read */
     int limit_exempt;              /* -1 unknown, 0, 1 */
-    struct buf received;           /* the first recipient, for the Received: header */
+    struct buf first_rcpt;         /* the first recipient, for the Received: header */
     struct argv *rcpts;            /* accepted recipients, sent to cleanup at DATA/BDAT */
     struct argv *orcpts;           /* parallel: ORCPT or "" */
     struct buf auth_mechs;         /* mechanisms from the auth service, at EHLO */

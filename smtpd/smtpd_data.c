@@ -91,14 +91,14 @@ static void received_header(struct smtpd_state *st, struct buf *h)
     buf_printf(h, "\tby %s (%s) with %s id %s", smtpd_settings.myhostname, conf_str("mail_name"),
                st->protocol, st->queue_id);
     if (st->rcpt_count == 1)
-        buf_printf(h, "\n\tfor <%s>", buf_cstr(&st->received));
+        buf_printf(h, "\n\tfor <%s>", buf_cstr(&st->first_rcpt));
     buf_printf(h, "; %s\n", buf_cstr(&date));
     buf_free(&date);
 }
 
 /* open_queue_file - connect to cleanup and send the envelope and our
  * Received: header. 0, or -1 after a 451 reply. */
-static int open_queue_file(struct smtpd_state *st, struct content *c)
+static int open_queue_file(struct smtpd_state *st)
 {
     struct buf why = BUF_INIT;
     int flags = st->hold ? CLEANUP_FLAG_HOLD : 0;
@@ -143,7 +143,6 @@ static int open_queue_file(struct smtpd_state *st, struct content *c)
     received_header(st, &h);
     cleanup_client_content(st->cleanup, h.data, h.len);
     buf_free(&h);
-    (void)c;
     return 0;
 }
 
@@ -237,7 +236,7 @@ void smtpd_cmd_data(struct smtpd_state *st, const struct smtp_cmd *cmd)
     }
     smtpd_reply_free(&r);
     content_init(&c);
-    if (open_queue_file(st, &c) < 0) {
+    if (open_queue_file(st) < 0) {
         smtpd_out(st, 451, "4.3.0", "Error: queue file write error");
         buf_free(&c.out);
         return;
@@ -412,7 +411,7 @@ void smtpd_cmd_bdat(struct smtpd_state *st, const struct smtp_cmd *cmd)
             return;
         }
         smtpd_reply_free(&r);
-        if (open_queue_file(st, c) < 0) {
+        if (open_queue_file(st) < 0) {
             bdat_read(st, c, size, 1);
             st->bdat_failed = !last;
             smtpd_out(st, 451, "4.3.0", "Error: queue file write error");

@@ -95,7 +95,7 @@ static void read_response(struct smtpd_state *st, struct buf *line)
     if (r == STREAM_LINE_LONG) {
         if (stream_skip_line(st->client) < 0)
             smtpd_lost(st, "AUTH");
-        buf_set(line, "*"); /* too long: treat as a cancel, answered 500 below */
+        buf_set(line, "*"); /* too long: treated as a cancel (501 5.7.0) */
         return;
     }
     if (line->len == 0 || line->data[line->len - 1] != '\r')
