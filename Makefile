@@ -30,7 +30,7 @@ endif
 # Daemons live in daemon_directory, commands in command_directory.
 # Programs whose sources are not in the tree (yet) are skipped, so a
 # program under construction never breaks the build of the others.
-ALL_DAEMONS := master pickup cleanup qmgr bounce local showq smtpd auth anvil proxymap
+ALL_DAEMONS := master pickup cleanup qmgr bounce local showq smtpd auth anvil proxymap error
 ALL_COMMANDS := postern postconf sendmail postdrop postcat postmap newaliases postqueue postsuper
 DAEMONS     := $(foreach d,$(ALL_DAEMONS),$(if $(wildcard $(d)/*.c),$(d)))
 COMMANDS    := $(foreach c,$(ALL_COMMANDS),$(if $(wildcard cli/$(c).c),$(c)))

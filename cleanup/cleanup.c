@@ -3,13 +3,22 @@
  * message processing, writes the queue file into incoming/, and replies
  * status 0 only after qf_commit() made it durable (DESIGN.md invariant 1).
  * Any other outcome removes the temporary file. Then qmgr is nudged.
+ *
+ * The address rewriting tables (canonical, virtual alias, masquerade
+ * exceptions) are opened in pre_init, as root and before the chroot hides
+ * them. A table that does not open is not fatal: every message that needs
+ * it is refused with a temporary error, and the process exits after each
+ * client so that the next one tries to open it again; mail flows as soon as
+ * the table is back, without a restart.
  */
 #include "conf/mail_conf.h"
 #include "mail/attr.h"
 #include "mail/cleanup_msg.h"
+#include "mail/cleanup_rewrite.h"
 #include "mail/mail_proto.h"
 #include "mail/mail_server.h"
 #include "mail/queue_file.h"
+#include "maps/map.h"
 #include "util/alloc.h"
 #include "util/msg.h"
 #include "util/sock.h"
@@ -22,11 +31,52 @@
 #include <unistd.h>
 
 static struct cleanup_msg_conf conf;
+static struct cleanup_rewrite *rewrite;
 
 static size_t conf_size(const char *name)
 {
     long v = conf_int(name);
     return v > 0 ? (size_t)v : 0;
+}
+
+/* pre_init - open the rewriting tables while still root and outside the
+ * chroot. */
+static void pre_init(const struct server_ctx *ctx)
+{
+    struct cleanup_rewrite_conf rc = {
+        .canonical_maps = conf_str("canonical_maps"),
+        .canonical_classes = conf_str("canonical_classes"),
+        .sender_canonical_maps = conf_str("sender_canonical_maps"),
+        .sender_canonical_classes = conf_str("sender_canonical_classes"),
+        .recipient_canonical_maps = conf_str("recipient_canonical_maps"),
+        .recipient_canonical_classes = conf_str("recipient_canonical_classes"),
+        .masquerade_domains = conf_str("masquerade_domains"),
+        .masquerade_exceptions = conf_str("masquerade_exceptions"),
+        .masquerade_classes = conf_str("masquerade_classes"),
+        .virtual_alias_maps = conf_str("virtual_alias_maps"),
+        .virtual_alias_recursion_limit = conf_int("virtual_alias_recursion_limit"),
+        .virtual_alias_expansion_limit = conf_int("virtual_alias_expansion_limit"),
+        .propagate_unmatched_extensions = conf_str("propagate_unmatched_extensions"),
+        .recipient_delimiter = conf_str("recipient_delimiter"),
+        .mydestination = conf_str("mydestination"),
+        .myhostname = conf_str("myhostname"),
+        .myorigin = conf_str("myorigin"),
+        .remote_header_rewrite_domain = conf_str("remote_header_rewrite_domain"),
+        .local_header_rewrite_clients = conf_str("local_header_rewrite_clients"),
+        .inet_interfaces = conf_str("inet_interfaces"),
+        .proxy_interfaces = conf_str("proxy_interfaces"),
+        .mynetworks = conf_str("mynetworks"),
+        .keep_broken = 1,
+        .table_flags = MAP_FOLD_CASE,
+    };
+    struct buf why = BUF_INIT;
+    (void)ctx;
+    if ((rewrite = cleanup_rewrite_create(&rc, &why)) == NULL)
+        msg_fatal("%s", buf_cstr(&why));
+    if (cleanup_rewrite_broken(rewrite))
+        msg_warn("%s -- mail that needs the table is deferred until it can be opened",
+                 cleanup_rewrite_broken(rewrite));
+    buf_free(&why);
 }
 
 static void post_init(const struct server_ctx *ctx)
@@ -38,6 +88,7 @@ static void post_init(const struct server_ctx *ctx)
     conf.header_size_limit = conf_size("header_size_limit");
     conf.header_count_limit = CLEANUP_HEADER_COUNT_MAX;
     conf.hopcount_limit = conf_size("hopcount_limit");
+    conf.rw = rewrite;
 }
 
 static int reply(struct stream *s, int status, const char *reason)
@@ -158,7 +209,8 @@ static void service(struct stream *client, const struct server_ctx *ctx)
             status = CLEANUP_STAT_WRITE;
             reason = "4.3.0 queue file write error";
         }
-    } else {
+    } else if (!(status & (CLEANUP_STAT_WRITE | CLEANUP_STAT_DEFER))) {
+        /* A temporary failure was logged as a warning where it happened. */
         msg_info("%s: reject: %s; from=<%s>", id, reason, m.sender.data ? m.sender.data : "");
     }
     if (w) {
@@ -180,11 +232,16 @@ out:
     attr_list_free(&l);
     buf_free(&why);
     (void)ctx;
+    /* A table that did not open at start: exit after this client (the
+     * so that the next process tries again as root, outside the chroot. */
+    if (cleanup_rewrite_broken(rewrite))
+        server_exit_after_client();
 }
 
 int main(int argc, char **argv)
 {
     struct server_ops ops = {0};
+    ops.pre_init = pre_init;
     ops.post_init = post_init;
     ops.service = service;
     return single_server_main(argc, argv, &ops);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
-#include "mail/bounce_client.h"
+#include "mail/deliver_settle.h"
 #include "mail/local_addr.h"
 #include "mail/local_env.h"
 #include "mail/mail_proto.h"
@@ -108,48 +108,13 @@ static int read_delivered(struct qf_reader *qf, struct argv *out, struct buf *wh
     return rc < 0 ? -1 : 0;
 }
 
-static void to_defer(struct deliver_result *res, const char *what, const char *detail)
-{
-    deliver_result_set(res, DELIVER_DEFER, "4.3.0", "%s: %s", what, detail);
-}
-
-/* settle - the bookkeeping for one recipient after its delivery. */
+/* settle - the bookkeeping for one recipient after its delivery; local
+ * logged the outcome already, unless the bookkeeping changed it. */
 static void settle(const struct deliver_request *req, const struct deliver_rcpt *rc,
                    struct qf_reader *qf, struct deliver_result *res)
 {
-    struct buf why = BUF_INIT;
-    int before = res->status;
-    struct bounce_rcpt br = {
-        rc->address, rc->orcpt, res->dsn, "failed", res->reason ? res->reason : "", rc->offset};
-
-    if (res->status == DELIVER_BOUNCE) {
-        if (bounce_append(MAIL_SOCK_BOUNCE, req->queue_id, &br, &why) < 0) {
-            msg_warn("%s: cannot record the bounce of %s: %s", req->queue_id, rc->address,
-                     buf_cstr(&why));
-            to_defer(res, "cannot record delivery failure", buf_cstr(&why));
-        } else if (qf_mark_done(qf, (off_t)rc->offset, &why) < 0) {
-            /* Recorded twice at worst if it is bounced again later. */
-            msg_warn("%s: %s", req->queue_id, buf_cstr(&why));
-            to_defer(res, "cannot update queue file", buf_cstr(&why));
-        }
-    } else if (res->status == DELIVER_OK) {
-        if (qf_mark_done(qf, (off_t)rc->offset, &why) < 0) {
-            msg_warn("%s: %s", req->queue_id, buf_cstr(&why));
-            to_defer(res, "cannot update queue file", buf_cstr(&why));
-        }
-    }
-    if (res->status == DELIVER_DEFER) {
-        br.dsn = res->dsn;
-        br.action = "delayed";
-        br.reason = res->reason ? res->reason : "";
-        buf_reset(&why);
-        if (bounce_append(MAIL_SOCK_DEFER, req->queue_id, &br, &why) < 0)
-            msg_warn("%s: cannot record the delay of %s: %s", req->queue_id, rc->address,
-                     buf_cstr(&why));
-    }
-    if (res->status != before)
+    if (deliver_settle(req, rc, qf, res))
         deliver_log(req, rc, "local", res);
-    buf_free(&why);
 }
 
 /* defer_all - every recipient deferred for one reason (queue file trouble). */

@@ -11,7 +11,7 @@ set -eu
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev liblmdb-dev libcap-dev libpcre2-dev
             libldap-dev libcrypt-dev libargon2-dev openssl"
 test_pkgs="libcmocka-dev python3 python3-pytest clang clang-format git procps iproute2 man-db groff-base
-    procmail passwd util-linux swaks dnsmasq-base"
+    procmail passwd util-linux swaks dnsmasq-base slapd ldap-utils"
 
 want=""
 for set in "$@"; do

@@ -15,21 +15,37 @@
  * synchronously, within its timeouts. All state is in the queue
  * directories, so a kill -9 at any moment loses nothing: at start every
  * file left in active/ goes back to incoming/ (as Postfix does).
+ *
+ * The resolver (resolve.h: address classes, transport_maps) opens its
+ * tables in pre_init, before the chroot hides them. A file table that is
+ * later rebuilt or removed cannot be reopened from inside the chroot, and
+ * a transport table that could not be opened stays unavailable (its mail
+ * is deferred): qmgr then restarts (Postfix's trivial-rewrite does the
+ * same), at once for a changed table, after max_idle for an unavailable
+ * one, and only while no delivery is in flight.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conf/mail_conf.h"
 #include "mail/mail_proto.h"
 #include "mail/mail_server.h"
 #include "mail/master_proto.h"
+#include "maps/map.h"
 #include "qmgr.h"
 #include "util/alloc.h"
 #include "util/events.h"
 #include "util/msg.h"
+#include "util/sock.h"
 
 struct qmgr_settings qmgr_set;
+
+static time_t qmgr_started;
+static long qmgr_table_retry; /* restart this long after start with a table unavailable */
 
 #define QMGR_MIN_RUN_DELAY 1
 
@@ -77,8 +93,46 @@ static void qmgr_trigger(const char *bytes, size_t len, const struct server_ctx 
         qmgr_scan_deferred(0);
 }
 
+/* qmgr_restart - exit so that master starts a fresh qmgr, which opens
+ * every table again. A wakeup left on our own socket makes master start
+ * it at once instead of at the next trigger. */
+__attribute__((noreturn)) static void qmgr_restart(void)
+{
+    int fd = unix_connect(MAIL_SOCK_QMGR, 1);
+    if (fd < 0) {
+        msg_warn("cannot wake up the next qmgr: %s", strerror(errno));
+    } else {
+        char req = MASTER_TRIGGER_WAKEUP;
+        if (write(fd, &req, 1) != 1)
+            msg_warn("cannot wake up the next qmgr: %s", strerror(errno));
+        close(fd);
+    }
+    exit(0);
+}
+
+/* table_timer - every second: has a table changed out of reach
+ * (map_stale), or is a transport table still unavailable? */
+static void table_timer(void *unused)
+{
+    (void)unused;
+    resolve_check_tables(qmgr_set.resolver);
+    const char *stale = map_stale();
+    const char *gone = resolve_unavailable_table(qmgr_set.resolver);
+    if (stale == NULL && gone != NULL && time(NULL) - qmgr_started < qmgr_table_retry)
+        gone = NULL;
+    if ((stale != NULL || gone != NULL) && qmgr_inflight() == 0) {
+        if (stale != NULL)
+            msg_info("table %s has changed -- restarting", stale);
+        else
+            msg_info("table %s is unavailable -- restarting", gone);
+        qmgr_restart();
+    }
+    event_timer(table_timer, NULL, 1);
+}
+
 /* pre_init: still root and outside the chroot, so tables named in
- * mydestination (files under /etc) can be opened. */
+ * mydestination, the domain lists and transport_maps (files under /etc)
+ * can be opened. */
 static void qmgr_pre_init(const struct server_ctx *ctx)
 {
     struct buf why = BUF_INIT;
@@ -89,11 +143,24 @@ static void qmgr_pre_init(const struct server_ctx *ctx)
         .relayhost = conf_str("relayhost"),
         .myhostname = conf_str("myhostname"),
     };
+    struct resolve_routing rt = {
+        .virtual_alias_domains = conf_str("virtual_alias_domains"),
+        .virtual_mailbox_domains = conf_str("virtual_mailbox_domains"),
+        .virtual_transport = conf_str("virtual_transport"),
+        .relay_domains = conf_str("relay_domains"),
+        .relay_transport = conf_str("relay_transport"),
+        .transport_maps = conf_str("transport_maps"),
+        .parent_domain_matches_subdomains = conf_str("parent_domain_matches_subdomains"),
+        .recipient_delimiter = conf_str("recipient_delimiter"),
+        .error_service = conf_str("error_service_name"),
+        .hide_unknown_table = !conf_bool("show_user_unknown_table_name"),
+    };
     (void)ctx;
-    qmgr_set.resolver = resolver_create(&rp, &why);
+    qmgr_set.resolver = resolver_create_routing(&rp, &rt, &why);
     if (qmgr_set.resolver == NULL)
         msg_fatal("%s", buf_cstr(&why));
     buf_free(&why);
+    qmgr_table_retry = clamp_long(conf_time("max_idle"), 1, INT_MAX);
 
     qmgr_set.active_limit = clamp_long(conf_int("qmgr_message_active_limit"), 1, LONG_MAX);
     qmgr_set.rcpt_limit = clamp_long(conf_int("qmgr_message_recipient_limit"), 1, LONG_MAX);
@@ -121,6 +188,8 @@ static void qmgr_post_init(const struct server_ctx *ctx)
     qmgr_scan_incoming();
     qmgr_scan_deferred(0);
     event_timer(deferred_timer, NULL, (int)qmgr_set.queue_run_delay);
+    qmgr_started = time(NULL);
+    event_timer(table_timer, NULL, 1);
 }
 
 int main(int argc, char **argv)

@@ -67,127 +67,32 @@ void chk_tables_free(void)
     chk_cf.ntables = 0;
 }
 
-/* is_pattern - tables that match patterns, not keys: asked only the first
- * (full) key, as Postfix asks only DICT_FLAG_FIXED tables for parts. */
-static int is_pattern(const struct map *m)
-{
-    static const char *const types[] = {"cidr", "pcre", "regexp"};
-    const char *type = m->type, *name = m->name;
-    size_t n;
-
-    if (strcmp(type, "proxy") == 0 && (n = strcspn(name, ":")) > 0 && name[n] == ':') {
-        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-            if (strlen(types[i]) == n && strncmp(name, types[i], n) == 0)
-                return 1;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(type, types[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* ---- "maps" parameters ---------------------------------------------------- */
 
-int chk_maps_open(struct chk_maps *m, const char *param, const char *value, struct buf *why)
+int chk_maps_open(struct maps *m, const char *param, const char *value, struct buf *why)
 {
-    struct argv *specs = argv_alloc();
-    struct buf w = BUF_INIT;
-    int rc = 0;
+    return maps_open(m, param, value, MAP_FOLD_CASE, why);
+}
 
-    m->param = param;
-    if (restriction_list_split(value, specs, &w) < 0) {
-        buf_setf(why, "%s: %s", param, w.data);
-        rc = -1;
-    }
-    for (size_t i = 0; rc == 0 && i < specs->argc; i++) {
-        struct map *t = map_open(specs->argv[i], MAP_FOLD_CASE, &w);
-        if (t == NULL) {
-            buf_setf(why, "%s: %s", param, w.data);
-            rc = -1;
-            break;
-        }
-        m->v = xreallocarray(m->v, m->n + 1, sizeof(*m->v));
-        m->v[m->n++] = t;
-    }
-    argv_free(specs);
-    buf_free(&w);
+void chk_maps_free(struct maps *m)
+{
+    maps_close(m);
+}
+
+int chk_maps_find(struct maps *m, const char *key, struct buf *value, struct buf *why)
+{
+    int rc = maps_find(m, key, 0, value);
     if (rc < 0)
-        chk_maps_free(m);
+        buf_set(why, maps_error(m));
     return rc;
 }
 
-void chk_maps_free(struct chk_maps *m)
+int chk_addr_find(struct maps *m, const char *addr, int local, struct buf *value, struct buf *why)
 {
-    for (size_t i = 0; i < m->n; i++)
-        map_close(m->v[i]);
-    free(m->v);
-    m->v = NULL;
-    m->n = 0;
-}
-
-/* maps_get - key in each table in order; first hit wins. A table that
- * fails before a hit makes the answer -1 (why: "spec: reason"). */
-static int maps_get(const struct chk_maps *m, const char *key, int partial, struct buf *value,
-                    struct buf *why)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        int rc;
-        if (partial && is_pattern(m->v[i]))
-            continue;
-        rc = map_lookup(m->v[i], key, value);
-        if (rc > 0)
-            return 1;
-        if (rc < 0) {
-            buf_setf(why, "%s: %s", m->v[i]->spec, map_error(m->v[i]));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int chk_maps_find(const struct chk_maps *m, const char *key, struct buf *value, struct buf *why)
-{
-    return maps_get(m, key, 0, value, why);
-}
-
-int chk_addr_find(const struct chk_maps *m, const char *addr, int local, struct buf *value,
-                  struct buf *why)
-{
-    struct buf user = BUF_INIT, ext = BUF_INIT, domain = BUF_INIT, key = BUF_INIT;
-    const char *at = strrchr(addr, '@');
-    int split, rc;
-
-    if (m->n == 0)
-        return 0;
-    if ((rc = maps_get(m, addr, 0, value, why)) != 0)
-        goto done;
-    split = addr_split_ext(addr, chk_cf.rcpt_delim, &user, &ext, &domain);
-    if (at == NULL)
-        goto done; /* a bare local part: nothing else to try */
-    if (split) {
-        buf_printf(&key, "%s@%s", user.data, domain.data);
-        if ((rc = maps_get(m, key.data, 1, value, why)) != 0)
-            goto done;
-    }
-    /* The local part alone only for our own domains (Postfix's
-     * MA_FIND_LOCALPART_IF_LOCAL). */
-    if (local) {
-        buf_reset(&key);
-        buf_append(&key, addr, (size_t)(at - addr));
-        if ((rc = maps_get(m, key.data, 1, value, why)) != 0)
-            goto done;
-        if (split && (rc = maps_get(m, user.data, 1, value, why)) != 0)
-            goto done;
-    }
-    buf_reset(&key);
-    buf_puts(&key, at);
-    rc = maps_get(m, key.data, 1, value, why);
-done:
-    buf_free(&user);
-    buf_free(&ext);
-    buf_free(&domain);
-    buf_free(&key);
+    int rc =
+        maps_addr_find(m, addr, chk_cf.rcpt_delim, local ? MAPS_ADDR_LOCALPART : 0, value, NULL);
+    if (rc < 0)
+        buf_set(why, maps_error(m));
     return rc;
 }
 
@@ -313,7 +218,7 @@ static int lookup(struct chk *c, const char *table, const char *key, int partial
         *found = 1;
         return chk_config_error(c);
     }
-    if (partial && is_pattern(m))
+    if (partial && map_is_pattern(m))
         return SMTPD_CHECK_DUNNO;
     rc = map_lookup(m, key, &value);
     if (rc > 0) {

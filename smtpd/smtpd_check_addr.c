@@ -498,8 +498,8 @@ static int local_part_is(const char *addr, size_t at, const char *name)
 
 /* found - address lookup for reject_unlisted_*: 1, 0, or -1 after the
  * 451 reply has been made (rc_out). */
-static int found(struct chk *c, const struct chk_maps *m, const struct chk_resolved *res,
-                 const char *addr, int *rc_out)
+static int found(struct chk *c, struct maps *m, const struct chk_resolved *res, const char *addr,
+                 int *rc_out)
 {
     struct buf value = BUF_INIT, why = BUF_INIT;
     int rc = chk_addr_find(m, res->addr.data, res->class == CHK_CLASS_LOCAL, &value, &why);
@@ -516,9 +516,8 @@ int chk_rcpt_maps(struct chk *c, const char *addr, const char *reply_class)
     struct buf why = BUF_INIT;
     int sender = strcmp(reply_class, CHK_SENDER) == 0;
     const char *dsn = sender ? "5.1.0" : "5.1.1";
-    const struct chk_maps *known[] = {&chk_cf.rcpt_canonical,
-                                      sender ? &chk_cf.send_canonical : NULL, &chk_cf.canonical,
-                                      &chk_cf.virt_alias};
+    struct maps *known[] = {&chk_cf.rcpt_canonical, sender ? &chk_cf.send_canonical : NULL,
+                            &chk_cf.canonical, &chk_cf.virt_alias};
     int rc = SMTPD_CHECK_DUNNO, f;
 
     chk_resolved_init(&res);

@@ -139,7 +139,7 @@ static int read_classes(struct buf *why)
     return rc;
 }
 
-static int open_maps(struct chk_maps *m, const char *param, struct buf *why)
+static int open_maps(struct maps *m, const char *param, struct buf *why)
 {
     return chk_maps_open(m, param, conf_str(param), why);
 }
@@ -147,11 +147,11 @@ static int open_maps(struct chk_maps *m, const char *param, struct buf *why)
 int smtpd_check_init(struct buf *why)
 {
     const char *parent = conf_str("parent_domain_matches_subdomains");
-    struct resolve_params rp;
+    struct resolve_params rp = {0};
     struct buf w = BUF_INIT;
-    struct chk_maps *maps[] = {&chk_cf.local_rcpt,     &chk_cf.virt_alias, &chk_cf.virt_mailbox,
-                               &chk_cf.relay_rcpt,     &chk_cf.canonical,  &chk_cf.rcpt_canonical,
-                               &chk_cf.send_canonical, &chk_cf.rbl_reply,  &chk_cf.sender_login};
+    struct maps *maps[] = {&chk_cf.local_rcpt,     &chk_cf.virt_alias, &chk_cf.virt_mailbox,
+                           &chk_cf.relay_rcpt,     &chk_cf.canonical,  &chk_cf.rcpt_canonical,
+                           &chk_cf.send_canonical, &chk_cf.rbl_reply,  &chk_cf.sender_login};
     const char *map_params[] = {
         "local_recipient_maps",  "virtual_alias_maps", "virtual_mailbox_maps",
         "relay_recipient_maps",  "canonical_maps",     "recipient_canonical_maps",
@@ -261,9 +261,9 @@ void smtpd_check_free(void)
 {
     struct restriction_list *lists[] = {&chk_cf.client, &chk_cf.helo,      &chk_cf.sender,
                                         &chk_cf.relay,  &chk_cf.recipient, &chk_cf.data};
-    struct chk_maps *maps[] = {&chk_cf.local_rcpt,     &chk_cf.virt_alias, &chk_cf.virt_mailbox,
-                               &chk_cf.relay_rcpt,     &chk_cf.canonical,  &chk_cf.rcpt_canonical,
-                               &chk_cf.send_canonical, &chk_cf.rbl_reply,  &chk_cf.sender_login};
+    struct maps *maps[] = {&chk_cf.local_rcpt,     &chk_cf.virt_alias, &chk_cf.virt_mailbox,
+                           &chk_cf.relay_rcpt,     &chk_cf.canonical,  &chk_cf.rcpt_canonical,
+                           &chk_cf.send_canonical, &chk_cf.rbl_reply,  &chk_cf.sender_login};
 
     chk_ready = 0;
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)

@@ -19,6 +19,7 @@
 #include "mail/resolve.h"
 #include "mail/restriction_list.h"
 #include "maps/map.h"
+#include "maps/map_addr.h"
 #include "maps/match_list.h"
 #include "smtpd_check.h"
 #include "util/buf.h"
@@ -37,13 +38,6 @@ enum chk_error { CHK_ERR_POLICY, CHK_ERR_PROTOCOL, CHK_ERR_BOUNCE, CHK_ERR_DATA,
 
 /* Which check_*_access a bare "type:name" in a list stands for. */
 enum chk_acl { CHK_ACL_NONE, CHK_ACL_CLIENT, CHK_ACL_HELO, CHK_ACL_SENDER, CHK_ACL_RECIPIENT };
-
-/* Tables searched in order, first match wins (Postfix "maps"). */
-struct chk_maps {
-    const char *param;
-    struct map **v;
-    size_t n;
-};
 
 /* Address classes of the resolver (Postfix trivial-rewrite). */
 enum chk_class {
@@ -90,7 +84,7 @@ struct chk_config {
     struct chk_addr *own;
     size_t nown;
 
-    struct chk_maps local_rcpt, virt_alias, virt_mailbox, relay_rcpt, canonical, rcpt_canonical,
+    struct maps local_rcpt, virt_alias, virt_mailbox, relay_rcpt, canonical, rcpt_canonical,
         send_canonical, rbl_reply, sender_login;
 
     int delay_reject, helo_required, reject_unlisted_rcpt, reject_unlisted_sender;
@@ -174,14 +168,13 @@ struct map *chk_table(const char *spec);
 int chk_table_open(const char *param, const char *spec, struct buf *why);
 void chk_tables_free(void);
 /* chk_maps_open / chk_maps_find / chk_maps_free - a "maps" parameter. */
-int chk_maps_open(struct chk_maps *m, const char *param, const char *value, struct buf *why);
-int chk_maps_find(const struct chk_maps *m, const char *key, struct buf *value, struct buf *why);
-void chk_maps_free(struct chk_maps *m);
+int chk_maps_open(struct maps *m, const char *param, const char *value, struct buf *why);
+int chk_maps_find(struct maps *m, const char *key, struct buf *value, struct buf *why);
+void chk_maps_free(struct maps *m);
 /* chk_addr_find - Postfix mail_addr_find: user+ext@domain, user@domain,
  * (local domains) user+ext and user, then @domain. 1, 0, or -1 + why
  * ("table: reason"). */
-int chk_addr_find(const struct chk_maps *m, const char *addr, int local, struct buf *value,
-                  struct buf *why);
+int chk_addr_find(struct maps *m, const char *addr, int local, struct buf *value, struct buf *why);
 /* The check_*_access restrictions. */
 int chk_client_access(struct chk *c, const char *table, int reverse, enum chk_acl def_acl);
 int chk_helo_access(struct chk *c, const char *table, enum chk_acl def_acl);

@@ -188,6 +188,9 @@ static void finish_message(struct smtpd_state *st, struct content *c, const char
             }
             if (status & CLEANUP_STAT_WRITE)
                 smtpd_reply_set(&r, 451, "4.3.0", "Error: queue file write error");
+            else if (status & CLEANUP_STAT_DEFER)
+                smtpd_reply_set(&r, 451, dsn[0] == '4' ? dsn : "4.3.0", "Error: %s",
+                                *text ? text : "try again later");
             else if (status & (CLEANUP_STAT_SIZE | CLEANUP_STAT_HDR))
                 smtpd_reply_set(&r, 552, dsn[0] ? dsn : "5.3.4", "Error: %s",
                                 *text ? text : "message file too big");

@@ -1,10 +1,13 @@
 /* addr - address-list parsing (RFC 5322 3.4, 4.4), local-part quoting
  * (RFC 5321 4.1.2), qualification, extension splitting, domain folding.
  *
- * addr_list_parse works in two passes: a tokenizer that drops comments and
- * white space and decodes quoted strings, then a parser that cuts the token
- * list into mailboxes at top-level ',' ':' ';' (never inside <...>) and
- * rebuilds each addr-spec in internal form.
+ * addr_list_scan works in two passes: a tokenizer that drops comments and
+ * white space and decodes quoted strings (each token remembers its bytes in
+ * the input), then a parser that cuts the token list into mailboxes at
+ * top-level ',' ':' ';' (never inside <...>) and rebuilds each addr-spec in
+ * internal form. Only when the whole list has parsed is the caller's
+ * function called for each addr-spec, so a malformed list yields nothing.
+ * addr_list_parse and header_addr_rewrite are both built on it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@ struct tok {
     enum tok_type type;
     char ch;         /* T_SPECIAL */
     size_t off, len; /* decoded text in the tokenizer buffer */
+    size_t src, end; /* the token's bytes in the input: [src, end) */
 };
 
 struct toks {
@@ -51,13 +55,27 @@ static int is_atom_char(int c)
     return c > 32 && c != 127 && strchr("()<>[]:;@\\,.\"", c) == NULL;
 }
 
-static void tok_push(struct toks *t, enum tok_type type, char ch, size_t off)
+static void tok_push(struct toks *t, enum tok_type type, char ch, size_t off, size_t src,
+                     size_t end)
 {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
         t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
     }
-    t->v[t->n++] = (struct tok){type, ch, off, t->text.len - off};
+    t->v[t->n++] = (struct tok){type, ch, off, t->text.len - off, src, end};
+}
+
+/* fold_len - the length of a fold ("\r\n" or "\n" followed by a space or
+ * tab) at s[i], or 0 when there is none there. */
+static size_t fold_len(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    if (j < len && s[j] == '\r')
+        j++;
+    if (j >= len || s[j] != '\n')
+        return 0;
+    j++;
+    return j < len && (s[j] == ' ' || s[j] == '\t') ? j - i : 0;
 }
 
 static int is_dlit_char(unsigned char c)
@@ -67,9 +85,11 @@ static int is_dlit_char(unsigned char c)
 }
 
 /* Decode a quoted string or domain literal body starting after the opening
- * delimiter; *ip ends after the closing one. RFC 5322 3.2.4 / 3.4.1. */
-static int scan_quoted(const char *s, size_t len, size_t *ip, char close, struct buf *text,
-                       struct buf *why)
+ * delimiter; *ip ends after the closing one. RFC 5322 3.2.4 / 3.4.1. With
+ * `folded`, a fold is removed as unfolding would (RFC 5322 3.2.2: the CRLF
+ * of FWS is not part of the content). */
+static int scan_quoted(const char *s, size_t len, size_t *ip, char close, int folded,
+                       struct buf *text, struct buf *why)
 {
     size_t i = *ip;
     for (;;) {
@@ -86,6 +106,9 @@ static int scan_quoted(const char *s, size_t len, size_t *ip, char close, struct
             c = (unsigned char)s[i++];
         } else if (c == (unsigned char)close) {
             break;
+        } else if (folded && (c == '\r' || c == '\n') && fold_len(s, len, i - 1) > 0) {
+            i += fold_len(s, len, i - 1) - 1;
+            continue;
         }
         if (c == 0 || c == '\r' || c == '\n') {
             buf_puts(why, "NUL, CR or LF inside an address");
@@ -127,12 +150,12 @@ static int skip_comment(const char *s, size_t len, size_t *ip, struct buf *why)
     return 0;
 }
 
-static int tokenize(const char *s, size_t len, struct toks *t, struct buf *why)
+static int tokenize(const char *s, size_t len, int folded, struct toks *t, struct buf *why)
 {
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        size_t off = t->text.len;
+        size_t off = t->text.len, src = i;
         if (is_wsp(c)) {
             i++;
         } else if (c == 0 || is_bad_ctl(c)) {
@@ -143,23 +166,23 @@ static int tokenize(const char *s, size_t len, struct toks *t, struct buf *why)
                 return -1;
         } else if (c == '"') {
             i++;
-            if (scan_quoted(s, len, &i, '"', &t->text, why) < 0)
+            if (scan_quoted(s, len, &i, '"', folded, &t->text, why) < 0)
                 return -1;
-            tok_push(t, T_QSTRING, 0, off);
+            tok_push(t, T_QSTRING, 0, off, src, i);
         } else if (c == '[') {
             i++;
             buf_putc(&t->text, '[');
-            if (scan_quoted(s, len, &i, ']', &t->text, why) < 0)
+            if (scan_quoted(s, len, &i, ']', folded, &t->text, why) < 0)
                 return -1;
             buf_putc(&t->text, ']');
-            tok_push(t, T_DLIT, 0, off);
+            tok_push(t, T_DLIT, 0, off, src, i);
         } else if (is_special(c)) {
             i++;
-            tok_push(t, T_SPECIAL, (char)c, off);
+            tok_push(t, T_SPECIAL, (char)c, off, src, i);
         } else if (is_atom_char(c)) {
             while (i < len && is_atom_char((unsigned char)s[i]))
                 buf_putc(&t->text, s[i++]);
-            tok_push(t, T_ATOM, 0, off);
+            tok_push(t, T_ATOM, 0, off, src, i);
         } else {
             buf_printf(why, "unexpected '%c' in address list", c);
             return -1;
@@ -220,7 +243,7 @@ static int build_addr_spec(const struct toks *t, size_t a, size_t b, struct buf 
                 buf_puts(why, "misplaced domain literal");
                 return -1;
             }
-            buf_append(out, t->text.data + k->off, k->len);
+            buf_append(out, t->text.data ? t->text.data + k->off : "", k->len);
             last_word = 1;
         }
         if (out->len > ADDR_MAX_BYTES) {
@@ -228,12 +251,20 @@ static int build_addr_spec(const struct toks *t, size_t a, size_t b, struct buf 
             return -1;
         }
     }
+    /* The internal form puts the domain after the last '@': "a@b" without
+     * a domain would read as local part a at domain b. */
+    if (!in_domain && memchr(out->data ? out->data : "", '@', out->len) != NULL) {
+        buf_puts(why, "'@' in a local part without a domain");
+        return -1;
+    }
     return 0;
 }
 
 /* One mailbox (RFC 5322 3.4) in tokens [a, b): name-addr or addr-spec.
- * Returns 1 when an address was produced, 0 for an empty element, -1. */
-static int parse_mailbox(const struct toks *t, size_t a, size_t b, struct buf *out, struct buf *why)
+ * Returns 1 when an address was produced (and *pos says where it is), 0
+ * for an empty element, -1. */
+static int parse_mailbox(const struct toks *t, size_t a, size_t b, struct buf *out,
+                         struct addr_pos *pos, struct buf *why)
 {
     size_t lt = b, gt = b;
     for (size_t i = a; i < b; i++) {
@@ -245,6 +276,7 @@ static int parse_mailbox(const struct toks *t, size_t a, size_t b, struct buf *o
     if (lt == b) {
         if (a == b)
             return 0; /* obs-mbox-list: empty element */
+        *pos = (struct addr_pos){t->v[a].src, t->v[b - 1].end, t->v[a].src, 0};
         return build_addr_spec(t, a, b, out, why) < 0 ? -1 : 1;
     }
     if (gt == b) {
@@ -264,24 +296,47 @@ static int parse_mailbox(const struct toks *t, size_t a, size_t b, struct buf *o
         buf_puts(why, "route without address");
         return -1;
     }
+    if (s == gt) /* "<>": an empty span right after the '<' */
+        *pos = (struct addr_pos){t->v[lt].end, t->v[lt].end, t->v[lt].end, 1};
+    else
+        *pos = (struct addr_pos){t->v[s].src, t->v[gt - 1].end, t->v[lt + 1].src, 1};
     return build_addr_spec(t, s, gt, out, why) < 0 ? -1 : 1;
 }
 
-int addr_list_parse(const char *value, size_t len, struct argv *out, struct buf *why)
+/* The addr-specs found so far: internal forms back to back (each followed
+ * by a NUL) in `text`, and where each one was. */
+struct found {
+    struct buf text;
+    struct found_one {
+        size_t off, len;
+        struct addr_pos pos;
+    } * v;
+    size_t n, cap;
+};
+
+static void found_add(struct found *f, const struct buf *addr, const struct addr_pos *pos)
 {
-    struct toks t = {NULL, 0, 0, BUF_INIT};
-    struct argv *found = argv_alloc();
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 8;
+        f->v = xreallocarray(f->v, f->cap, sizeof(*f->v));
+    }
+    f->v[f->n++] = (struct found_one){f->text.len, addr->len, *pos};
+    buf_append(&f->text, addr->data ? addr->data : "", addr->len);
+    buf_putc(&f->text, 0);
+}
+
+/* The list itself: elements separated by top-level ',' ';' ':'. */
+static int parse_list(const struct toks *t, struct found *f, struct buf *why)
+{
     struct buf one = BUF_INIT;
     int ret = -1, in_group = 0;
 
-    if (tokenize(value, len, &t, why) < 0)
-        goto done;
-    for (size_t i = 0; i <= t.n;) {
+    for (size_t i = 0; i <= t->n;) {
         /* Find the end of this list element: a top-level ',' ';' ':' */
         size_t j = i;
         int in_angle = 0;
-        for (; j < t.n; j++) {
-            const struct tok *k = &t.v[j];
+        for (; j < t->n; j++) {
+            const struct tok *k = &t->v[j];
             if (is_spec(k, '<')) {
                 if (in_angle) {
                     buf_puts(why, "nested '<' in address");
@@ -298,7 +353,7 @@ int addr_list_parse(const char *value, size_t len, struct argv *out, struct buf 
                 break;
             }
         }
-        if (j < t.n && is_spec(&t.v[j], ':')) {
+        if (j < t->n && is_spec(&t->v[j], ':')) {
             /* RFC 5322 3.4 group: the display name is dropped. */
             if (in_group) {
                 buf_puts(why, "group inside a group");
@@ -308,29 +363,59 @@ int addr_list_parse(const char *value, size_t len, struct argv *out, struct buf 
             i = j + 1;
             continue;
         }
-        int r = parse_mailbox(&t, i, j, &one, why);
+        struct addr_pos pos;
+        int r = parse_mailbox(t, i, j, &one, &pos, why);
         if (r < 0)
             goto done;
         if (r > 0) {
-            if (found->argc >= ADDR_LIST_MAX) {
+            if (f->n >= ADDR_LIST_MAX) {
                 buf_printf(why, "more than %d addresses", ADDR_LIST_MAX);
                 goto done;
             }
-            argv_addn(found, one.data ? one.data : "", one.len);
+            found_add(f, &one, &pos);
         }
-        if (j < t.n && is_spec(&t.v[j], ';'))
+        if (j < t->n && is_spec(&t->v[j], ';'))
             in_group = 0;
         i = j + 1;
     }
-    for (size_t k = 0; k < found->argc; k++)
-        argv_add(out, found->argv[k]);
-    ret = (int)found->argc;
+    ret = 0;
+done:
+    buf_free(&one);
+    return ret;
+}
+
+int addr_list_scan(const char *value, size_t len, int flags, addr_scan_fn fn, void *ctx,
+                   struct buf *why)
+{
+    struct toks t = {NULL, 0, 0, BUF_INIT};
+    struct found f = {BUF_INIT, NULL, 0, 0};
+    int ret = -1;
+
+    if (tokenize(value, len, (flags & ADDR_SCAN_FOLDED) != 0, &t, why) < 0 ||
+        parse_list(&t, &f, why) < 0)
+        goto done;
+    for (size_t k = 0; k < f.n; k++)
+        if (fn(ctx, f.text.data + f.v[k].off, f.v[k].len, &f.v[k].pos, why) < 0)
+            goto done;
+    ret = (int)f.n;
 done:
     free(t.v);
     buf_free(&t.text);
-    buf_free(&one);
-    argv_free(found);
+    free(f.v);
+    buf_free(&f.text);
     return ret;
+}
+
+static int list_add(void *ctx, const char *addr, size_t len, const struct addr_pos *pos,
+                    struct buf *why)
+{
+    argv_addn(ctx, addr, len);
+    return 0;
+}
+
+int addr_list_parse(const char *value, size_t len, struct argv *out, struct buf *why)
+{
+    return addr_list_scan(value, len, 0, list_add, out, why);
 }
 
 /* RFC 5322 3.2.3 atext; 8-bit bytes count as text (RFC 6532 3.2). */

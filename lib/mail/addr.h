@@ -30,6 +30,30 @@
  * count as white space. */
 int addr_list_parse(const char *value, size_t len, struct argv *out, struct buf *why);
 
+/* Where an addr-spec is in the value given to addr_list_scan: byte offsets. */
+struct addr_pos {
+    size_t start, end; /* the addr-spec, [start, end); start == end for "<>" */
+    size_t route;      /* start of an obsolete route "@a,@b:" (== start without) */
+    int angle;         /* 1 inside <...> */
+};
+
+#define ADDR_SCAN_FOLDED 1 /* value may be folded: FWS inside quoted strings */
+
+/* addr_scan_fn - one addr-spec, in internal form (addr: len bytes, NUL-
+ * terminated). 0 to go on, -1 with why to stop. */
+typedef int (*addr_scan_fn)(void *ctx, const char *addr, size_t len, const struct addr_pos *pos,
+                            struct buf *why);
+
+/* addr_list_scan - the parser behind addr_list_parse, for callers that need
+ * to know where each addr-spec is (header_addr). The whole value is parsed
+ * first; only when it is well-formed is fn called, once per addr-spec, in
+ * order. With ADDR_SCAN_FOLDED, a fold (CRLF or LF followed by a space or a
+ * tab) inside a quoted string is removed as RFC 5322 3.2.2 unfolding would;
+ * without it, that is an error as in addr_list_parse. Returns the number
+ * of addr-specs, or -1 with why (syntax, bounds, or fn's -1). */
+int addr_list_scan(const char *value, size_t len, int flags, addr_scan_fn fn, void *ctx,
+                   struct buf *why);
+
 /* addr_quote_local - internal to external form: quote the local part when it
  * is not a dot-atom (RFC 5322 3.4.1), escaping '"' and '\'. 0, or -1 and why
  * for NUL/CR/LF or an over-long result. */

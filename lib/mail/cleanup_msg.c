@@ -3,7 +3,8 @@
  * cleanup: recipients extracted from Resent- headers when a Resent- block is
  * present, Bcc removed when extracting, missing From/Date/Message-ID added
  * to locally submitted mail, our own Received header prepended, Received
- * headers counted against hopcount_limit.
+ * headers counted against hopcount_limit, envelope and header addresses
+ * rewritten through cleanup_rewrite.
  */
 #include "mail/cleanup_msg.h"
 #include "mail/addr.h"
@@ -27,10 +28,26 @@ static int fail(struct cleanup_msg *m, int status, const char *reason)
     return m->status;
 }
 
+/* fail_rewrite - a rewriting step failed: log as Postfix does and refuse
+ * the message with a temporary error, so the client tries again later. */
+static int fail_rewrite(struct cleanup_msg *m, int rc, const char *why)
+{
+    if (m->status)
+        return m->status;
+    const char *detail = cleanup_rewrite_last_error(m->conf.rw);
+    if (rc == CLEANUP_RW_TEMP && *detail)
+        msg_warn("%s: %s", m->queue_id, detail);
+    msg_warn("%s: %s -- message not accepted, try again later", m->queue_id, why);
+    if (rc == CLEANUP_RW_LIMIT)
+        return fail(m, CLEANUP_STAT_DEFER, "4.6.0 Alias expansion error");
+    return fail(m, CLEANUP_STAT_DEFER, "4.3.0 address lookup problem -- try again later");
+}
+
 void cleanup_msg_init(struct cleanup_msg *m, const struct cleanup_msg_conf *conf, int flags,
                       const char *queue_id, time_t now)
 {
     memset(m, 0, sizeof(*m));
+    m->hdr_rewrite = -1;
     m->conf = *conf;
     m->flags = flags;
     m->queue_id = xstrdup(queue_id);
@@ -55,6 +72,7 @@ void cleanup_msg_free(struct cleanup_msg *m)
     buf_free(&m->line);
     buf_free(&m->headers);
     buf_free(&m->orcpt);
+    buf_free(&m->hdr_out);
     argv_free(m->attrs);
     argv_free(m->rcpts);
     argv_free(m->orcpts);
@@ -114,6 +132,55 @@ static const char *attr_value(const struct cleanup_msg *m, const char *name)
     return NULL;
 }
 
+/* set_sender - qualify, then sender_canonical_maps, canonical_maps and
+ * masquerading (the null sender stays null). */
+static int set_sender(struct cleanup_msg *m, const char *sender)
+{
+    addr_qualify(sender, m->conf.myorigin, &m->sender);
+    if (m->conf.rw == NULL || m->sender.len == 0)
+        return 0;
+    struct buf out = BUF_INIT, why = BUF_INIT;
+    int rc = cleanup_rewrite_sender(m->conf.rw, m->queue_id, m->sender.data, CLEANUP_RW_ENV_SENDER,
+                                    &out, &why);
+    if (rc == CLEANUP_RW_OK)
+        addr_qualify(out.data, m->conf.myorigin, &m->sender); /* a result may lack a domain */
+    else
+        fail_rewrite(m, rc, why.data);
+    buf_free(&out);
+    buf_free(&why);
+    return m->status;
+}
+
+/* add_envelope_rcpt - qualify, rewrite (canonical, masquerading, virtual
+ * aliases) and add each resulting recipient. A recipient that changed
+ * keeps the address it arrived with as its original recipient (unless the
+ * client gave one), as Postfix records it. */
+static int add_envelope_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt)
+{
+    if (m->conf.rw == NULL) {
+        (void)cleanup_msg_add_rcpt(m, rcpt, orcpt);
+        return 0;
+    }
+    struct buf q = BUF_INIT, why = BUF_INIT, fin = BUF_INIT;
+    struct argv *out = argv_alloc();
+    addr_qualify(rcpt, m->conf.myorigin, &q);
+    int rc = cleanup_rewrite_envelope_recipient(m->conf.rw, m->queue_id, q.data, out, &why);
+    if (rc != CLEANUP_RW_OK) {
+        fail_rewrite(m, rc, why.data);
+    } else {
+        for (size_t i = 0; i < out->argc; i++) {
+            addr_qualify(out->argv[i], m->conf.myorigin, &fin);
+            const char *o = orcpt ? orcpt : strcmp(fin.data, q.data) != 0 ? q.data : NULL;
+            (void)cleanup_msg_add_rcpt(m, fin.data, o);
+        }
+    }
+    argv_free(out);
+    buf_free(&q);
+    buf_free(&why);
+    buf_free(&fin);
+    return m->status;
+}
+
 static int envelope_record(struct cleanup_msg *m, int type, const char *data, size_t len)
 {
     /* Envelope records are text: a NUL, CR or LF would end up in the queue
@@ -134,8 +201,7 @@ static int envelope_record(struct cleanup_msg *m, int type, const char *data, si
         if (len > ADDR_MAX_BYTES)
             return fail(m, CLEANUP_STAT_BAD, "5.1.7 sender address too long");
         m->have_sender = 1;
-        addr_qualify(data, m->conf.myorigin, &m->sender);
-        return 0;
+        return set_sender(m, data);
     case QF_ORCPT:
         if (m->have_orcpt)
             return fail(m, CLEANUP_STAT_BAD, "5.3.0 original recipient without recipient");
@@ -144,14 +210,15 @@ static int envelope_record(struct cleanup_msg *m, int type, const char *data, si
         buf_set(&m->orcpt, data);
         m->have_orcpt = 1;
         return 0;
-    case QF_RCPT:
+    case QF_RCPT: {
         if (len == 0)
             return fail(m, CLEANUP_STAT_BAD, "5.1.3 empty recipient address");
         if (len > ADDR_MAX_BYTES)
             return fail(m, CLEANUP_STAT_BAD, "5.1.3 recipient address too long");
-        (void)cleanup_msg_add_rcpt(m, data, m->have_orcpt ? m->orcpt.data : NULL);
+        int had_orcpt = m->have_orcpt;
         m->have_orcpt = 0;
-        return 0;
+        return add_envelope_rcpt(m, data, had_orcpt ? m->orcpt.data : NULL);
+    }
     case QF_ATTR: {
         const char *eq = memchr(data, '=', len);
         if (eq == NULL || eq == data)
@@ -180,6 +247,49 @@ static void extract(struct cleanup_msg *m, const struct header *h, int resent)
     if (addr_list_parse(h->value.data, h->value.len, out, &why) < 0)
         msg_warn("%s: ignoring unparsable %s header: %s", m->queue_id, h->name.data, why.data);
     buf_free(&why);
+}
+
+/* rewrite_header - the addresses of a sender or recipient header (class
+ * cls), when this client's headers get rewritten. 0 with *raw pointing at
+ * the text to keep (the original or the rewritten header), or the status. */
+static int rewrite_header(struct cleanup_msg *m, const struct header *h, int cls,
+                          const struct buf **raw)
+{
+    struct buf why = BUF_INIT, body = BUF_INIT;
+    int rc;
+
+    *raw = &h->raw;
+    if (m->hdr_rewrite < 0) {
+        /* Decided at the first header: attributes come before content. */
+        int local = cleanup_rewrite_local_client(m->conf.rw, attr_value(m, "client_address"), &why);
+        if (local < 0) {
+            rc = fail_rewrite(m, local, why.data);
+            buf_free(&why);
+            return rc;
+        }
+        m->hdr_domain = cleanup_rewrite_header_domain(m->conf.rw, local);
+        m->hdr_rewrite = local || m->hdr_domain != NULL;
+    }
+    const char *colon = memchr(h->raw.data, ':', h->raw.len);
+    if (!m->hdr_rewrite || colon == NULL)
+        return 0;
+    size_t head = (size_t)(colon - h->raw.data) + 1;
+    rc = cleanup_rewrite_header(m->conf.rw, m->queue_id, cls, m->hdr_domain, colon + 1,
+                                h->raw.len - head, &body, &why);
+    if (rc < 0) {
+        rc = fail_rewrite(m, rc, why.data);
+    } else {
+        if (rc > 0) {
+            buf_reset(&m->hdr_out);
+            buf_append(&m->hdr_out, h->raw.data, head);
+            buf_append(&m->hdr_out, body.data, body.len);
+            *raw = &m->hdr_out;
+        }
+        rc = 0;
+    }
+    buf_free(&why);
+    buf_free(&body);
+    return rc;
 }
 
 static int header_done(struct cleanup_msg *m, const struct header *h)
@@ -216,7 +326,11 @@ static int header_done(struct cleanup_msg *m, const struct header *h)
         drop = id == HDR_BCC || id == HDR_RESENT_BCC;
     }
     if (!drop) {
-        buf_append(&m->headers, h->raw.data, h->raw.len);
+        const struct buf *raw = &h->raw;
+        int cls = m->conf.rw ? cleanup_rewrite_header_class(h->name.data) : 0;
+        if (cls && rewrite_header(m, h, cls, &raw))
+            return m->status;
+        buf_append(&m->headers, raw->data, raw->len);
         buf_putc(&m->headers, '\n');
     }
     return m->status;
@@ -391,8 +505,8 @@ int cleanup_msg_end(struct cleanup_msg *m)
         /* RFC 5322 3.6.6 / Postfix: a Resent- block names the new recipients. */
         struct argv *src = m->seen_resent ? m->resent_rcpts : m->hdr_rcpts;
         for (size_t i = 0; i < src->argc; i++)
-            if (src->argv[i][0] != '\0')
-                (void)cleanup_msg_add_rcpt(m, src->argv[i], NULL);
+            if (src->argv[i][0] != '\0' && add_envelope_rcpt(m, src->argv[i], NULL))
+                return m->status;
     }
     if (m->rcpts->argc == 0)
         return fail(m, CLEANUP_STAT_RCPT, "5.1.3 no recipients specified");

@@ -1,8 +1,15 @@
 /* cleanup_msg - the message processing of cleanup(8), without sockets or
  * files: the envelope and content records a client sends go in one at a
  * time; out come the canonical sender, the recipient list, the attributes to
- * keep and the processed content (header fix-ups, sendmail -t recipient
- * extraction, Bcc removal, limits), or a CLEANUP_STAT_* status and a reason.
+ * keep and the processed content (header fix-ups, address rewriting,
+ * sendmail -t recipient extraction, Bcc removal, limits), or a
+ * CLEANUP_STAT_* status and a reason.
+ *
+ * Header addresses are rewritten (qualified, canonical_maps, masquerading)
+ * only for mail from a local client (no client_address attribute, or one
+ * that local_header_rewrite_clients names; Postfix's default
+ * permit_inet_interfaces), or, for remote clients, when
+ * remote_header_rewrite_domain is set, as in Postfix.
  *
  * Content arrives in QF_CONTENT records cut at arbitrary bytes; lines of the
  * header section are reassembled here, bounded by header_size_limit, so a
@@ -16,6 +23,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "mail/cleanup_rewrite.h"
 #include "util/argv.h"
 #include "util/buf.h"
 
@@ -30,6 +38,11 @@ struct cleanup_msg_conf {
     size_t header_size_limit;  /* one logical header; 0 = none */
     size_t header_count_limit; /* logical headers; 0 = none */
     size_t hopcount_limit;     /* Received: headers; 0 = none */
+    /* Address rewriting (cleanup_rewrite.h), or NULL for none: the sender
+     * at its record, each recipient at its record (or at the end, for
+     * sendmail -t), address headers as they are read. A table that cannot
+     * be consulted makes the status CLEANUP_STAT_WRITE (temporary). */
+    struct cleanup_rewrite *rw;
 };
 
 struct header_reader;
@@ -64,6 +77,9 @@ struct cleanup_msg {
     int seen_resent;
     int seen_from, seen_date, seen_msgid;
     size_t hops;
+    int hdr_rewrite;        /* -1 not decided yet, 0 no header rewriting, 1 rewrite */
+    const char *hdr_domain; /* qualifies header addresses, or NULL */
+    struct buf hdr_out;     /* a rewritten header */
 };
 
 /* flags: CLEANUP_FLAG_* of mail_proto.h */
@@ -80,7 +96,8 @@ int cleanup_msg_end(struct cleanup_msg *m);
 /* cleanup_msg_attr_known - 1 for QF_ATTR names cleanup passes through. */
 int cleanup_msg_attr_known(const char *name, size_t len);
 /* cleanup_msg_add_rcpt - qualify and add unless already present
- * (case-insensitive domain); 1 added, 0 duplicate. orcpt may be NULL. */
+ * (case-insensitive domain); 1 added, 0 duplicate. orcpt may be NULL. No
+ * address rewriting: the address is final. */
 int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt);
 
 #endif

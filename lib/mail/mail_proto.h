@@ -109,6 +109,7 @@
 #define CLEANUP_STAT_HOPS  8  /* too many hops */
 #define CLEANUP_STAT_RCPT  16 /* no recipients */
 #define CLEANUP_STAT_HDR   32 /* header size or count limit exceeded */
+#define CLEANUP_STAT_DEFER 64 /* try again later; the reason starts with its 4.X.Y code */
 
 /* qmgr triggers */
 #define QMGR_REQ_SCAN_INCOMING 'I'

@@ -70,6 +70,11 @@ static void term_handler(int sig)
     term_pending = 1;
 }
 
+void server_exit_after_client(void)
+{
+    term_pending = 1;
+}
+
 static void master_gone(int fd, void *unused)
 {
     (void)fd;

@@ -65,6 +65,10 @@ int multi_server_main(int argc, char **argv, const struct server_ops *ops);
 int trigger_server_main(int argc, char **argv, const struct server_ops *ops);
 /* multi_server_disconnect - close a client stream of a multi-client server. */
 void multi_server_disconnect(struct stream *client);
+/* server_exit_after_client - from a service routine: finish this client,
+ * then exit, so master starts a fresh process (e.g. one that retries
+ * opening a table as root, before the chroot). */
+void server_exit_after_client(void);
 
 /* server_drop_privileges - the privilege step on its own (also used by
  * tools). chroot_dir may be NULL. Fatal on failure. */

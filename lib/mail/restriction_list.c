@@ -8,38 +8,9 @@
 
 #include "util/alloc.h"
 
-#define SEPARATORS ", \t\r\n"
-
 int restriction_list_split(const char *text, struct argv *out, struct buf *why)
 {
-    const char *p = text;
-    size_t words = 0;
-
-    for (;;) {
-        while (*p && strchr(SEPARATORS, *p))
-            p++;
-        if (*p == 0)
-            return 0;
-        const char *start = p;
-        int depth = 0;
-        for (; *p && (depth > 0 || !strchr(SEPARATORS, *p)); p++) {
-            if (*p == '{') {
-                depth++;
-            } else if (*p == '}' && --depth < 0) {
-                buf_setf(why, "unbalanced \"}\" in \"%.100s\"", start);
-                return -1;
-            }
-        }
-        if (depth != 0) {
-            buf_setf(why, "missing \"}\" in \"%.100s\"", start);
-            return -1;
-        }
-        if (++words > RESTRICTION_LIST_MAX) {
-            buf_setf(why, "more than %d words in a restriction list", RESTRICTION_LIST_MAX);
-            return -1;
-        }
-        argv_addn(out, start, (size_t)(p - start));
-    }
+    return argv_split_braced(text, out, RESTRICTION_LIST_MAX, why);
 }
 
 void restriction_list_free(struct restriction_list *l)

@@ -335,6 +335,22 @@ void map_check_now(struct map *m)
     m->last_check = 0;
 }
 
+int map_is_pattern(const struct map *m)
+{
+    const struct map_ops *ops = m->ops;
+    char *type = NULL, *name = NULL;
+    struct buf why = BUF_INIT;
+
+    /* proxy:TYPE:NAME behaves as TYPE does. */
+    if (strcmp(m->type, "proxy") == 0 && map_split(m->name, &type, &name, &why) == 0) {
+        ops = map_find_type(type);
+        free(type);
+        free(name);
+    }
+    buf_free(&why);
+    return ops != NULL && (ops->flags & MAP_OPS_PATTERN) != 0;
+}
+
 void map_close(struct map *m)
 {
     if (m == NULL)

@@ -19,7 +19,7 @@
  * Types: lmdb (also "hash" and "btree"; file NAME.lmdb), texthash (a text
  * table read into memory), static:VALUE, inline:{ k=v, { k2 = v w } },
  * fail:REASON, cidr:, pcre:, regexp: (pattern files, also watched),
- * unix:passwd.byname / unix:group.byname, proxy:TYPE:NAME (through
+ * unix:passwd.byname / group.byname / group.bygid, proxy:TYPE:NAME (through
  * proxymap, map_proxy.h). A type is a struct map_ops registered in map_types.c (built
  * in) or with map_register() (at run time).
  *
@@ -73,6 +73,10 @@ struct map_ops {
 /* map_ops flags. */
 #define MAP_OPS_NO_FOLD      0x01 /* the type handles case itself (regexp, pcre, cidr) */
 #define MAP_OPS_NAME_IS_FILE 0x02 /* name is a path (postmap may build it) */
+#define MAP_OPS_PATTERN                                                                            \
+    0x04 /* matches patterns, not keys (cidr, pcre, regexp): asked                                 \
+          * only the full key, never partial ones (Postfix's                                       \
+          * tables without DICT_FLAG_FIXED) */
 
 /* The table. Callers use the functions below; the fields are for types. */
 struct map {
@@ -106,6 +110,11 @@ int map_delete(struct map *m, const char *key, struct buf *why);
 int map_iterate(struct map *m, map_iter_fn fn, void *ctx, struct buf *why);
 int map_commit(struct map *m, struct buf *why);
 void map_close(struct map *m);
+
+/* map_is_pattern - 1 for a table that matches patterns rather than keys
+ * (MAP_OPS_PATTERN; for proxy:TYPE:NAME, the type behind the proxy), so
+ * address and domain lookups ask it the full key only. */
+int map_is_pattern(const struct map *m);
 
 /* map_check_now - make the next lookup check the file at once (tests, and
  * callers that know a table just changed). */

@@ -248,7 +248,7 @@ static void cidr_close(struct map *m)
 
 const struct map_ops map_cidr_ops = {
     .type = "cidr",
-    .flags = MAP_OPS_NO_FOLD,
+    .flags = MAP_OPS_NO_FOLD | MAP_OPS_PATTERN,
     .open = cidr_open,
     .lookup = cidr_lookup,
     .close = cidr_close,

@@ -13,16 +13,22 @@
  * table) and no writer to coordinate with. A reader keeps its mapping of
  * the old file until map.c notices the new inode and reopens. Two writers
  * at once do not corrupt anything; the last rename wins. The mode and
- * owner of the table being replaced are kept (a 0600 table stays 0600).
+ * owner of the table being replaced are kept (a 0600 table stays 0600);
+ * a new table takes its owner from the source file and is no more
+ * readable than it.
+ *
+ * Speed: a build is a few large write transactions (not one per key, no
+ * sync until the end), in a map sized from the source up front; keys that
+ * arrive in order (map_file_build sorts them) are appended.
  */
 #include "maps/map.h"
 #include "maps/map_types.h"
 
 #include "util/alloc.h"
-#include "util/argv.h"
 #include "util/iostuff.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +36,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LMDB_SUFFIX    ".lmdb"
-#define LMDB_INIT_MAP  (16UL * 1024 * 1024)
-#define LMDB_MAX_MAP   (64UL * 1024 * 1024 * 1024)
-#define LMDB_BATCH_OPS 1000 /* changes per write transaction while building */
+#define LMDB_SUFFIX   ".lmdb"
+#define LMDB_INIT_MAP (16UL * 1024 * 1024)
+#define LMDB_MAX_MAP  (sizeof(size_t) > 4 ? (size_t)64 << 30 : (size_t)1 << 30)
+/* A build is one write transaction per this many bytes of changes. Fewer
+ * commits mean less copy-on-write of the same pages (a 1M-entry build in
+ * batches of 1000 wrote ~4 GB); the bound keeps the replay log (below)
+ * and LMDB's dirty pages in memory bounded. */
+#define LMDB_BATCH_BYTES (8UL * 1024 * 1024)
+/* A source text of N bytes makes a table of at most ~6N (one-byte keys
+ * and values in half-full pages): map that much at once, so the map
+ * rarely has to grow. Address space only: the file grows as pages are
+ * written. */
+#define LMDB_SRC_FACTOR 8
 
 struct lmdb_map {
     MDB_env *env;
@@ -43,7 +58,16 @@ struct lmdb_map {
     char *tmp;
     MDB_txn *txn;
     size_t mapsize;
-    struct argv *pending; /* op, key, value triples since the last commit */
+    /* The changes since the last commit, to replay in a bigger map when
+     * LMDB reports MDB_MAP_FULL (which aborts the transaction): records of
+     * an op byte ('p' put, 'd' delete), the key and the value, each
+     * NUL-terminated. */
+    struct buf pending;
+    /* The greatest key ever stored: a key above it can be appended
+     * (MDB_APPEND: no search, full pages), which makes building from
+     * sorted input and copying a table (postmap -d) fast. */
+    struct buf max_key;
+    int have_max;
 };
 
 static void lmdb_free(struct lmdb_map *l)
@@ -56,8 +80,8 @@ static void lmdb_free(struct lmdb_map *l)
         (void)unlink(l->tmp);
     free(l->tmp);
     free(l->path);
-    if (l->pending != NULL)
-        argv_free(l->pending);
+    buf_free(&l->pending);
+    buf_free(&l->max_key);
     free(l);
 }
 
@@ -71,7 +95,11 @@ static int open_reader(const char *path, MDB_env **envp, MDB_dbi *dbi, struct bu
         buf_printf(why, "open database %s: %s", path, mdb_strerror(rc));
         return -1;
     }
-    rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NORDAHEAD, 0644);
+    /* A tiny map size is rounded up to the data in the file, so a reader
+     * maps what is there rather than the writer's generous reservation. */
+    rc = mdb_env_set_mapsize(env, 1);
+    if (rc == 0)
+        rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NORDAHEAD, 0644);
     if (rc == 0 && (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0) {
         if ((rc = mdb_dbi_open(txn, NULL, 0, dbi)) == 0)
             rc = mdb_txn_commit(txn);
@@ -88,13 +116,17 @@ static int open_reader(const char *path, MDB_env **envp, MDB_dbi *dbi, struct bu
 }
 
 /* apply - one change inside the write transaction: an MDB error code. */
-static int apply(struct lmdb_map *l, const char *op, const char *key, const char *value)
+static int apply(struct lmdb_map *l, int op, const char *key, size_t klen, const char *value,
+                 int may_append)
 {
-    MDB_val k = {strlen(key), (void *)key};
-    if (op[0] == 'd')
+    MDB_val k = {klen, (void *)key};
+    if (op == 'd')
         return mdb_del(l->txn, l->dbi, &k, NULL);
     MDB_val v = {strlen(value), (void *)value};
-    return mdb_put(l->txn, l->dbi, &k, &v, MDB_NOOVERWRITE);
+    unsigned flags = MDB_NOOVERWRITE;
+    if (may_append && (!l->have_max || strcmp(key, buf_cstr(&l->max_key)) > 0))
+        flags |= MDB_APPEND;
+    return mdb_put(l->txn, l->dbi, &k, &v, flags);
 }
 
 static int begin(struct lmdb_map *l, struct buf *why)
@@ -117,10 +149,10 @@ static int grow(struct lmdb_map *l, struct buf *why)
             mdb_txn_abort(l->txn);
         l->txn = NULL;
         if (l->mapsize >= LMDB_MAX_MAP) {
-            buf_printf(why, "%s: table larger than %lu bytes", l->tmp, LMDB_MAX_MAP);
+            buf_printf(why, "%s: table larger than %zu bytes", l->tmp, (size_t)LMDB_MAX_MAP);
             return -1;
         }
-        l->mapsize *= 2;
+        l->mapsize = l->mapsize > LMDB_MAX_MAP / 2 ? LMDB_MAX_MAP : l->mapsize * 2;
         int rc = mdb_env_set_mapsize(l->env, l->mapsize);
         if (rc != 0) {
             buf_printf(why, "%s: set map size: %s", l->tmp, mdb_strerror(rc));
@@ -128,9 +160,16 @@ static int grow(struct lmdb_map *l, struct buf *why)
         }
         if (begin(l, why) < 0)
             return -1;
-        size_t i;
-        for (i = 0; i + 2 < l->pending->argc; i += 3) {
-            rc = apply(l, l->pending->argv[i], l->pending->argv[i + 1], l->pending->argv[i + 2]);
+        /* Replay without MDB_APPEND: max_key already counts these keys. */
+        const char *p = l->pending.data, *end = p + l->pending.len;
+        rc = 0;
+        while (p < end) {
+            int op = *p++;
+            const char *key = p;
+            size_t klen = strlen(key);
+            const char *value = key + klen + 1;
+            p = value + strlen(value) + 1;
+            rc = apply(l, op, key, klen, value, 0);
             if (rc == MDB_MAP_FULL)
                 break;
             if (rc != 0 && rc != MDB_KEYEXIST && rc != MDB_NOTFOUND) {
@@ -138,7 +177,7 @@ static int grow(struct lmdb_map *l, struct buf *why)
                 return -1;
             }
         }
-        if (i + 2 >= l->pending->argc)
+        if (rc != MDB_MAP_FULL)
             return 0;
     }
 }
@@ -158,15 +197,13 @@ static int commit_batch(struct lmdb_map *l, int final, struct buf *why)
         if (grow(l, why) < 0)
             return -1;
     }
-    argv_free(l->pending);
-    l->pending = argv_alloc();
+    buf_reset(&l->pending);
     return final ? 0 : begin(l, why);
 }
 
 /* change - apply op with retries on a full map: 0 done, 1 no change (key
  * already there for a put, absent for a delete), -1 + why. */
-static int change(struct lmdb_map *l, const char *op, const char *key, const char *value,
-                  struct buf *why)
+static int change(struct lmdb_map *l, int op, const char *key, const char *value, struct buf *why)
 {
     size_t klen = strlen(key);
     if (klen == 0 || klen > (size_t)mdb_env_get_maxkeysize(l->env)) {
@@ -175,7 +212,7 @@ static int change(struct lmdb_map *l, const char *op, const char *key, const cha
         return -1;
     }
     int rc;
-    while ((rc = apply(l, op, key, value)) == MDB_MAP_FULL)
+    while ((rc = apply(l, op, key, klen, value, 1)) == MDB_MAP_FULL)
         if (grow(l, why) < 0)
             return -1;
     if (rc != 0 && rc != MDB_KEYEXIST && rc != MDB_NOTFOUND) {
@@ -183,10 +220,15 @@ static int change(struct lmdb_map *l, const char *op, const char *key, const cha
         return -1;
     }
     if (rc == 0) {
-        argv_add(l->pending, op);
-        argv_add(l->pending, key);
-        argv_add(l->pending, value);
-        if (l->pending->argc >= 3 * LMDB_BATCH_OPS && commit_batch(l, 0, why) < 0)
+        if (op == 'p' && (!l->have_max || strcmp(key, buf_cstr(&l->max_key)) > 0)) {
+            buf_reset(&l->max_key);
+            buf_append(&l->max_key, key, klen);
+            l->have_max = 1;
+        }
+        buf_putc(&l->pending, op);
+        buf_append(&l->pending, key, klen + 1);
+        buf_append(&l->pending, value, strlen(value) + 1);
+        if (l->pending.len >= LMDB_BATCH_BYTES && commit_batch(l, 0, why) < 0)
             return -1;
     }
     return rc == 0 ? 0 : 1;
@@ -207,7 +249,7 @@ static int copy_existing(struct lmdb_map *l, struct buf *why)
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             char *ks = xmemdup(k.mv_data, k.mv_size), *vs = xmemdup(v.mv_data, v.mv_size);
-            ret = change(l, "p", ks, vs, why) < 0 ? -1 : 0;
+            ret = change(l, 'p', ks, vs, why) < 0 ? -1 : 0;
             free(ks);
             free(vs);
         }
@@ -226,6 +268,24 @@ static int copy_existing(struct lmdb_map *l, struct buf *why)
     }
     buf_printf(why, "read %s: %s", l->path, mdb_strerror(rc));
     return -1;
+}
+
+/* initial_mapsize - room for the old table twice over (an edit) and for
+ * what the source text (the table's name, when it is a file) can make. */
+static size_t initial_mapsize(const char *source, const struct stat *old)
+{
+    size_t size = LMDB_INIT_MAP;
+    struct stat st;
+    if (old != NULL && old->st_size > 0 && (uintmax_t)old->st_size < LMDB_MAX_MAP / 2)
+        size += (size_t)old->st_size * 2;
+    else if (old != NULL && old->st_size > 0)
+        return LMDB_MAX_MAP;
+    if (stat(source, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uintmax_t)st.st_size >= (LMDB_MAX_MAP - size) / LMDB_SRC_FACTOR)
+            return LMDB_MAX_MAP;
+        size += (size_t)st.st_size * LMDB_SRC_FACTOR;
+    }
+    return size;
 }
 
 static int open_writer(struct map *m, struct lmdb_map *l, struct buf *why)
@@ -247,13 +307,21 @@ static int open_writer(struct map *m, struct lmdb_map *l, struct buf *why)
         return -1;
     }
     mode_t mode;
+    struct stat src;
     if (have_old) {
-        mode = old.st_mode & 07777;
+        mode = old.st_mode & 0777;
         (void)!fchown(fd, old.st_uid, old.st_gid); /* works as root; else ours */
     } else {
         mode_t mask = umask(0);
         umask(mask);
         mode = 0644 & ~mask;
+        /* A new table is no more readable than its source, and belongs to
+         * the source's owner (as Postfix's postmap, which runs as that
+         * owner): sasl_passwd at 0600 must not become a 0644 table. */
+        if (stat(m->name, &src) == 0 && S_ISREG(src.st_mode)) {
+            mode &= 0600 | (src.st_mode & 077);
+            (void)!fchown(fd, src.st_uid, src.st_gid); /* works as root; else ours */
+        }
     }
     if (fchmod(fd, mode) < 0) {
         buf_printf(why, "chmod %s: %s", l->tmp, strerror(errno));
@@ -261,10 +329,7 @@ static int open_writer(struct map *m, struct lmdb_map *l, struct buf *why)
         return -1;
     }
     close(fd);
-    l->mapsize = LMDB_INIT_MAP;
-    if (have_old && (size_t)old.st_size > l->mapsize / 2)
-        l->mapsize = (size_t)old.st_size * 2;
-    l->pending = argv_alloc();
+    l->mapsize = initial_mapsize(m->name, have_old ? &old : NULL);
     int rc = mdb_env_create(&l->env);
     if (rc == 0)
         rc = mdb_env_set_mapsize(l->env, l->mapsize);
@@ -342,12 +407,12 @@ static int lmdb_lookup(struct map *m, const char *key, struct buf *value)
 
 static int lmdb_update(struct map *m, const char *key, const char *value, struct buf *why)
 {
-    return change(m->priv, "p", key, value, why);
+    return change(m->priv, 'p', key, value, why);
 }
 
 static int lmdb_delete(struct map *m, const char *key, struct buf *why)
 {
-    int rc = change(m->priv, "d", key, "", why);
+    int rc = change(m->priv, 'd', key, "", why);
     return rc < 0 ? -1 : !rc;
 }
 

@@ -152,7 +152,7 @@ static int pcre_open(struct map *m, struct buf *why)
 
 const struct map_ops map_pcre_ops = {
     .type = "pcre",
-    .flags = MAP_OPS_NO_FOLD,
+    .flags = MAP_OPS_NO_FOLD | MAP_OPS_PATTERN,
     .open = pcre_open,
     .lookup = map_re_lookup,
     .close = map_re_close,

@@ -261,6 +261,14 @@ static int transact(const struct attr_list *req, struct attr_list *rep, struct b
     for (int attempt = 0; attempt < 2; attempt++) {
         if (conn.s == NULL) {
             int fd = unix_connect(MAIL_SOCK_PROXYMAP, timeout);
+            if (fd < 0 && errno == ENOENT) {
+                /* Daemons run in the queue directory (or chroot into it);
+                 * commands such as postmap run anywhere. */
+                struct buf path = BUF_INIT;
+                buf_setf(&path, "%s/%s", conf_str("queue_directory"), MAIL_SOCK_PROXYMAP);
+                fd = unix_connect(path.data, timeout);
+                buf_free(&path);
+            }
             if (fd < 0) {
                 buf_setf(why, "connect to %s: %s", MAIL_SOCK_PROXYMAP, strerror(errno));
                 break;

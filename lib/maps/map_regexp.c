@@ -563,7 +563,7 @@ static int regexp_open(struct map *m, struct buf *why)
 
 const struct map_ops map_regexp_ops = {
     .type = "regexp",
-    .flags = MAP_OPS_NO_FOLD,
+    .flags = MAP_OPS_NO_FOLD | MAP_OPS_PATTERN,
     .open = regexp_open,
     .lookup = map_re_lookup,
     .close = map_re_close,

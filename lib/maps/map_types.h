@@ -23,8 +23,9 @@ extern const struct map_ops map_fail_ops;
 extern const struct map_ops map_cidr_ops;   /* cidr: (IPv4 and IPv6 networks, first match) */
 extern const struct map_ops map_pcre_ops;   /* pcre: (PCRE2, $1 substitution, if/endif) */
 extern const struct map_ops map_regexp_ops; /* regexp: (POSIX extended) */
-extern const struct map_ops map_unix_ops;   /* unix:passwd.byname, unix:group.byname */
+extern const struct map_ops map_unix_ops;   /* unix:passwd.byname, group.byname, group.bygid */
 extern const struct map_ops map_proxy_ops;  /* proxy:TYPE:NAME (through proxymap) */
+extern const struct map_ops map_ldap_ops;   /* ldap:/file.cf (libldap; map_ldap.h) */
 
 /* ---- rule files (map_regexp.c) ---- */
 

@@ -182,20 +182,6 @@ static int looks_like_table(const char *s)
     return 1;
 }
 
-/* is_pattern_type - "cidr", "pcre" or "regexp", alone or before ':' (the
- * table behind proxy:): tables whose patterns match a name themselves, so
- * parent domains are not looked up in them (Postfix: non-FIXED tables). */
-static int is_pattern_type(const char *s)
-{
-    static const char *const types[] = {"cidr", "pcre", "regexp", NULL};
-    for (int i = 0; types[i] != NULL; i++) {
-        size_t n = strlen(types[i]);
-        if (strncmp(s, types[i], n) == 0 && (s[n] == 0 || s[n] == ':'))
-            return 1;
-    }
-    return 0;
-}
-
 /* next_item - the next entry of a list, separated by commas and white
  * space; "{...}" (inline: tables) may hold separators. NULL at the end,
  * or NULL + why on an unbalanced brace. */
@@ -289,8 +275,7 @@ static int parse_item(struct match_list *ml, char *item, int negate, int depth, 
             return -1;
         struct match_entry *e = add_entry(ml, MATCH_TABLE, negate);
         e->map = m;
-        e->pattern_table =
-            is_pattern_type(m->type) || (strcmp(m->type, "proxy") == 0 && is_pattern_type(m->name));
+        e->pattern_table = map_is_pattern(m);
         return 0;
     }
     char *name = str_lower(xstrdup(item));

@@ -1,6 +1,7 @@
 /* argv - growable NULL-terminated string vectors. */
 #include "util/argv.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,4 +52,38 @@ struct argv *argv_split(const char *s, const char *delims)
         s += n;
     }
     return a;
+}
+
+#define LIST_SEPARATORS ", \t\r\n"
+
+int argv_split_braced(const char *s, struct argv *out, size_t max, struct buf *why)
+{
+    const char *p = s;
+    size_t words = 0;
+
+    for (;;) {
+        while (*p && strchr(LIST_SEPARATORS, *p))
+            p++;
+        if (*p == 0)
+            return 0;
+        const char *start = p;
+        int depth = 0;
+        for (; *p && (depth > 0 || !strchr(LIST_SEPARATORS, *p)); p++) {
+            if (*p == '{') {
+                depth++;
+            } else if (*p == '}' && --depth < 0) {
+                buf_setf(why, "unbalanced \"}\" in \"%.100s\"", start);
+                return -1;
+            }
+        }
+        if (depth != 0) {
+            buf_setf(why, "missing \"}\" in \"%.100s\"", start);
+            return -1;
+        }
+        if (max > 0 && ++words > max) {
+            buf_setf(why, "more than %zu words in a list", max);
+            return -1;
+        }
+        argv_addn(out, start, (size_t)(p - start));
+    }
 }

@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 import tempfile
 
 import pytest
@@ -38,8 +39,15 @@ def create_user(homes, name):
     interrupted run is replaced."""
     home = os.path.join(homes, name)
     subprocess.run(["userdel", name], capture_output=True)
-    subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh",
-                    "--user-group", name], check=True, capture_output=True)
+    # Another test run may hold /etc/passwd's lock for a moment: retry.
+    for attempt in range(50):
+        r = subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell",
+                            "/bin/sh", "--user-group", name], capture_output=True, text=True)
+        if r.returncode == 0 or "lock" not in r.stderr:
+            break
+        time.sleep(0.1)
+    if r.returncode != 0:
+        raise RuntimeError(f"useradd {name}: {r.stderr.strip()}")
     pw = pwd.getpwnam(name)
     os.makedirs(home)
     os.chown(home, pw.pw_uid, pw.pw_gid)
@@ -49,7 +57,11 @@ def create_user(homes, name):
 
 def remove_users(names):
     for name in names:
-        subprocess.run(["userdel", name], capture_output=True)
+        for attempt in range(50):
+            r = subprocess.run(["userdel", name], capture_output=True, text=True)
+            if "lock" not in r.stderr:
+                break
+            time.sleep(0.1)
 
 
 def require_programs():

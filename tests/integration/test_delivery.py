@@ -69,7 +69,7 @@ def test_200_messages_to_three_users(tmp_path, style):
                 n = int(str(msg["Subject"]).split()[1])
                 assert msg["Return-Path"] == "<pt_cat@test.example>"
                 assert msg["Delivered-To"] == f"{user}@test.example"
-                assert msg["From"] == "pt_cat"  # header addresses are not rewritten (yet)
+                assert msg["From"] == "pt_cat@test.example"  # qualified with myorigin
                 assert len(msg.get_all("Received")) == 1
                 assert msg["Message-Id"] and msg["Date"]
                 body = msg.get_content()

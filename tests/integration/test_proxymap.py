@@ -215,6 +215,15 @@ def test_lmdb_table_built_by_postmap_with_case_folding_at_the_server(inst):
     assert q.ask(f"lookup proxy:{inst.plain_spec} Carol") == "found: carol-value"
 
 
+def test_postmap_queries_proxy_tables_from_anywhere(inst):
+    # postmap does not run in the queue directory: it finds proxymap's
+    # socket through queue_directory.
+    r = inst.cmd("postmap", "-q", "ALICE", f"proxy:{inst.users_spec}", check=False)
+    assert (r.returncode, r.stdout) == (0, "alice-value\n"), r
+    r = inst.cmd("postmap", "-q", "nobody", f"proxy:{inst.users_spec}", check=False)
+    assert (r.returncode, r.stdout) == (1, ""), r
+
+
 def test_rebuilt_table_is_seen_without_restarting_proxymap(inst):
     q = mapq(inst)
     assert q.ask(f"lookup proxy:{inst.users_spec} bob") == "found: bob-value"

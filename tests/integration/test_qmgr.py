@@ -15,13 +15,13 @@ import pwd
 import re
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
 import attrproto
 from conftest import IS_ROOT, LIBEXEC, SBIN, Instance, ensure_accounts, wait_for
+from fakeagent import FakeAgent
 
 ID_ACTIVE = "0123456789BCDFGH"
 ID_ACTIVE_DONE = "0123456789BCDFGJ"
@@ -189,67 +189,6 @@ def test_files_left_in_active_are_taken_up_at_start(tmp_path):
         assert ID_ACTIVE_DONE not in files_under(i, "incoming")
     finally:
         i.cleanup()
-
-
-class FakeAgent:
-    """A delivery agent on private/NAME that answers every request with the
-    given per-recipient status, marking DELIVER_OK/BOUNCE recipients done in
-    the queue file first, as mail_proto.h requires of an agent."""
-
-    def __init__(self, inst, name, status, dsn, reason, split=False):
-        self.inst, self.status, self.dsn, self.reason = inst, status, dsn, reason
-        self.split = split  # send the reply in two parts, a pause between
-        self.requests = []
-        path = os.path.join(inst.queue, "private", name)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o666)
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.stop = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                f = conn.makefile("rwb")
-                req = attrproto.decode(f)
-                self.requests.append(req)
-                n = req["rcpt_count"]
-                qpath = os.path.join(self.inst.queue, req["queue_dir"], req["queue_id"])
-                reply = [("status", 0 if self.status == 0 else 1)]
-                for k in range(n):
-                    if self.status != 1:  # DELIVER_OK, DELIVER_BOUNCE: done first
-                        with open(qpath, "r+b") as q:
-                            q.seek(req[f"rcpt_offset_{k}"])
-                            assert q.read(1) == b"R"
-                            q.seek(req[f"rcpt_offset_{k}"])
-                            q.write(b"D")
-                            os.fsync(q.fileno())
-                    reply += [(f"rcpt_status_{k}", self.status), (f"rcpt_dsn_{k}", self.dsn),
-                              (f"rcpt_reason_{k}", self.reason)]
-                data = attrproto.encode(reply)
-                if self.split:
-                    f.write(data[:7])
-                    f.flush()
-                    time.sleep(0.2)
-                    data = data[7:]
-                f.write(data)
-                f.flush()
-                f.close()
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.sock.close()
 
 
 def test_agent_reply_ok_removes_the_message_and_groups_recipients(tmp_path):

@@ -108,6 +108,16 @@ static void test_null_angle_address_and_empty_elements(void **state)
     expect_list("<>, , a@b,, user,", want);
 }
 
+/* Internal form would be "a@b", i.e. domain b: a local address must not
+ * turn into a remote one. */
+static void test_quoted_at_in_local_part_needs_a_domain(void **state)
+{
+    expect_error("\"victim@remote.test\"", 20, "'@' in a local part without a domain");
+    expect_error("X <\"a@b\">", 9, "'@' in a local part without a domain");
+    static const char *const want[] = {"a@b@x", NULL};
+    expect_list("\"a@b\"@x", want);
+}
+
 static void test_malformed_lists_are_rejected_with_reason(void **state)
 {
     expect_error("John Doe", 8, "missing '.' or '@'");
@@ -276,9 +286,77 @@ static void test_fold_domain_lowercases_domain_only(void **state)
     assert_string_equal(addr_fold_domain(c), "\"A@B\"@mixed");
 }
 
+struct span_rec {
+    struct buf text;
+};
+
+static int record_span(void *ctx, const char *addr, size_t len, const struct addr_pos *pos,
+                       struct buf *why)
+{
+    struct span_rec *r = ctx;
+    buf_printf(&r->text, "[%s %zu-%zu r%zu %s]", addr, pos->start, pos->end, pos->route,
+               pos->angle ? "angle" : "bare");
+    return 0;
+}
+
+static int fail_second(void *ctx, const char *addr, size_t len, const struct addr_pos *pos,
+                       struct buf *why)
+{
+    int *calls = ctx;
+    if (++*calls == 2) {
+        buf_puts(why, "stop here");
+        return -1;
+    }
+    return 0;
+}
+
+static void test_scan_reports_addr_spec_spans(void **state)
+{
+    const char *in = "A <@r.test:a@b> (c), \"q x\"@y ,< >";
+    struct span_rec r = {BUF_INIT};
+    struct buf why = BUF_INIT;
+    assert_int_equal(addr_list_scan(in, strlen(in), 0, record_span, &r, &why), 3);
+    assert_string_equal(buf_cstr(&r.text),
+                        "[a@b 11-14 r3 angle][q x@y 21-28 r21 bare][ 31-31 r31 angle]");
+    buf_free(&r.text);
+
+    /* fn is not called at all when the list is malformed further on */
+    struct span_rec none = {BUF_INIT};
+    assert_int_equal(addr_list_scan("a@b, c@d, <e", 12, 0, record_span, &none, &why), -1);
+    assert_int_equal(none.text.len, 0);
+
+    /* fn's -1 stops the scan and is the result */
+    int calls = 0;
+    buf_reset(&why);
+    assert_int_equal(addr_list_scan("a@b, c@d, e@f", 13, 0, fail_second, &calls, &why), -1);
+    assert_int_equal(calls, 2);
+    assert_string_equal(buf_cstr(&why), "stop here");
+    buf_free(&why);
+}
+
+static void test_scan_folded_allows_fws_in_quoted_strings(void **state)
+{
+    const char *in = "\"a\r\n b\"@x, \"c\n\td\"@y";
+    struct span_rec r = {BUF_INIT};
+    struct buf why = BUF_INIT;
+    assert_int_equal(addr_list_scan(in, strlen(in), ADDR_SCAN_FOLDED, record_span, &r, &why), 2);
+    assert_string_equal(buf_cstr(&r.text), "[a b@x 0-9 r0 bare][c\td@y 11-19 r11 bare]");
+    /* without the flag, as addr_list_parse: an error */
+    assert_int_equal(addr_list_scan(in, strlen(in), 0, record_span, &r, &why), -1);
+    /* a line break that is not a fold stays an error */
+    buf_reset(&r.text);
+    assert_int_equal(addr_list_scan("\"a\r\nb\"@x", 9, ADDR_SCAN_FOLDED, record_span, &r, &why),
+                     -1);
+    buf_free(&r.text);
+    buf_free(&why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scan_reports_addr_spec_spans),
+        cmocka_unit_test(test_quoted_at_in_local_part_needs_a_domain),
+        cmocka_unit_test(test_scan_folded_allows_fws_in_quoted_strings),
         cmocka_unit_test(test_rfc5322_a12_mixed_mailboxes),
         cmocka_unit_test(test_rfc5322_a12_quoted_display_name),
         cmocka_unit_test(test_rfc5322_a13_group_members_are_kept),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/argv.h"
+#include "util/buf.h"
 
 static void test_new_vector_is_empty_and_terminated(void **state)
 {
@@ -82,6 +83,31 @@ static void test_split_of_only_delimiters_is_empty(void **state)
     argv_free(a);
 }
 
+static void test_split_braced_keeps_inline_tables_whole(void **state)
+{
+    struct argv *a = argv_alloc();
+    struct buf why = BUF_INIT;
+    assert_int_equal(argv_split_braced(" hash:/a, inline:{ x=1, y=2 },,\tb\n", a, 0, &why), 0);
+    assert_int_equal(a->argc, 3);
+    assert_string_equal(a->argv[0], "hash:/a");
+    assert_string_equal(a->argv[1], "inline:{ x=1, y=2 }");
+    assert_string_equal(a->argv[2], "b");
+    argv_free(a);
+
+    a = argv_alloc();
+    assert_int_equal(argv_split_braced("a inline:{ x=1", a, 0, &why), -1);
+    assert_non_null(strstr(buf_cstr(&why), "missing \"}\""));
+    assert_int_equal(argv_split_braced("a}b", a, 0, &why), -1);
+    assert_non_null(strstr(buf_cstr(&why), "unbalanced"));
+    argv_free(a);
+
+    a = argv_alloc();
+    assert_int_equal(argv_split_braced("a b c", a, 2, &why), -1);
+    assert_string_equal(buf_cstr(&why), "more than 2 words in a list");
+    argv_free(a);
+    buf_free(&why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,6 +117,7 @@ int main(void)
         cmocka_unit_test(test_zeroed_vector_can_be_added_to),
         cmocka_unit_test(test_split_skips_empty_fields),
         cmocka_unit_test(test_split_of_only_delimiters_is_empty),
+        cmocka_unit_test(test_split_braced_keeps_inline_tables_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_cleanup_msg - cleanup's message processing: header fix-ups,
- * sendmail -t extraction, duplicates, qualification, limits. */
+ * sendmail -t extraction, duplicates, qualification, limits, and the
+ * address rewriting wired in (envelope, headers, temporary failures). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include "mail/cleanup_msg.h"
+#include "mail/cleanup_rewrite.h"
 #include "mail/mail_proto.h"
 #include "mail/queue_file.h"
 
@@ -14,7 +16,7 @@
 
 #define QID "0123456789BCDFGH"
 
-static struct cleanup_msg_conf conf = {"origin.example", "host.example", 0, 200, 20, 2};
+static struct cleanup_msg_conf conf = {"origin.example", "host.example", 0, 200, 20, 2, NULL};
 
 static void start(struct cleanup_msg *m, int flags, const char *sender)
 {
@@ -316,6 +318,199 @@ static void test_unknown_attributes_are_dropped(void **state)
     cleanup_msg_free(&m);
 }
 
+/* ---- address rewriting (cleanup_rewrite) ---------------------------------- */
+
+static struct cleanup_rewrite *rewriter(const char *canonical, const char *virtual_maps,
+                                        const char *masq)
+{
+    struct cleanup_rewrite_conf c = {
+        .canonical_maps = canonical,
+        .canonical_classes = "envelope_sender, envelope_recipient, header_sender, header_recipient",
+        .sender_canonical_classes = "envelope_sender, header_sender",
+        .recipient_canonical_classes = "envelope_recipient, header_recipient",
+        .masquerade_domains = masq,
+        .masquerade_exceptions = "root",
+        .masquerade_classes = "envelope_sender, header_sender, header_recipient",
+        .virtual_alias_maps = virtual_maps,
+        .virtual_alias_recursion_limit = 5,
+        .virtual_alias_expansion_limit = 100,
+        .propagate_unmatched_extensions = "canonical, virtual",
+        .recipient_delimiter = "+",
+        .mydestination = "origin.example",
+        .myhostname = "host.example",
+        .myorigin = "origin.example",
+        .local_header_rewrite_clients = "permit_inet_interfaces",
+        .inet_interfaces = "127.0.0.1",
+    };
+    struct buf why = BUF_INIT;
+    struct cleanup_rewrite *r = cleanup_rewrite_create(&c, &why);
+    if (r == NULL)
+        fail_msg("cleanup_rewrite_create: %s", buf_cstr(&why));
+    buf_free(&why);
+    return r;
+}
+
+static void start_rw(struct cleanup_msg *m, struct cleanup_rewrite *r, int flags)
+{
+    struct cleanup_msg_conf c = conf;
+    c.rw = r;
+    cleanup_msg_init(m, &c, flags, QID, 1700000000);
+}
+
+static void test_envelope_sender_is_canonicalized_and_masqueraded(void **state)
+{
+    struct cleanup_rewrite *r =
+        rewriter("inline:{ amy@origin.example=Amy.Lee@h.example.com }", "", "example.com");
+    struct cleanup_msg m;
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_SENDER, "amy"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "bob@elsewhere.example"), 0);
+    assert_int_equal(content(&m, "Subject: x\n\nbody\n"), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_string_equal(m.sender.data, "Amy.Lee@example.com");
+    cleanup_msg_free(&m);
+
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_SENDER, "root@h.example.com"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "bob@elsewhere.example"), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_string_equal(m.sender.data, "root@h.example.com");
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_recipients_expand_through_virtual_aliases(void **state)
+{
+    struct cleanup_rewrite *r = rewriter("",
+                                         "inline:{ {team@v.example = amy@v.example, "
+                                         "bob@v.example}, @catch.example=cat@v.example }",
+                                         "");
+    struct cleanup_msg m;
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_SENDER, "s@x.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "team@v.example"), 0);
+    assert_int_equal(put(&m, QF_ORCPT, "rfc822;given@v.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "who@catch.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "bob@v.example"), 0); /* a duplicate after expansion */
+    assert_int_equal(put(&m, QF_RCPT, "dan@x.example"), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_int_equal(m.rcpts->argc, 4);
+    assert_string_equal(m.rcpts->argv[0], "amy@v.example");
+    assert_string_equal(m.orcpts->argv[0], "team@v.example");
+    assert_string_equal(m.rcpts->argv[1], "bob@v.example");
+    assert_string_equal(m.orcpts->argv[1], "team@v.example");
+    assert_string_equal(m.rcpts->argv[2], "cat@v.example");
+    assert_string_equal(m.orcpts->argv[2], "rfc822;given@v.example");
+    assert_string_equal(m.rcpts->argv[3], "dan@x.example");
+    assert_string_equal(m.orcpts->argv[3], ""); /* unchanged: no original recipient */
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_local_headers_are_qualified_and_rewritten(void **state)
+{
+    struct cleanup_rewrite *r =
+        rewriter("inline:{ amy@origin.example=Amy.Lee@h.example.com }",
+                 "inline:{ bob@origin.example=robert@elsewhere.example }", "example.com");
+    struct cleanup_msg m;
+    start_rw(&m, r, CLEANUP_FLAG_LOCAL_SUBMIT);
+    assert_int_equal(put(&m, QF_SENDER, "amy"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "bob"), 0);
+    assert_int_equal(content(&m, "From: Amy <amy>\nTo: bob,\n  \"C. Cat\" <cat@h.example.com>\n"
+                                 "Reply-To: root@h.example.com\nSubject: amy\nDate: x\n"
+                                 "Message-ID: <a@b>\n\nbody amy\n"),
+                     0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_string_equal(m.rcpts->argv[0], "robert@elsewhere.example");
+    const char *c = strstr(m.content.data, "\nFrom: ");
+    assert_non_null(c);
+    assert_string_equal(c, "\nFrom: Amy <Amy.Lee@example.com>\n"
+                           "To: bob@origin.example,\n  \"C. Cat\" <cat@example.com>\n"
+                           "Reply-To: root@h.example.com\nSubject: amy\nDate: x\n"
+                           "Message-ID: <a@b>\n\nbody amy\n");
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_remote_headers_are_left_alone(void **state)
+{
+    struct cleanup_rewrite *r =
+        rewriter("inline:{ amy@origin.example=Amy.Lee@corp.example }", "", "example.com");
+    const char *hdrs = "From: amy\nTo: x@h.example.com\n\nbody\n";
+    struct cleanup_msg m;
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_ATTR, "client_address=192.0.2.1"), 0);
+    assert_int_equal(put(&m, QF_SENDER, "amy@origin.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "x@y.example"), 0);
+    assert_int_equal(content(&m, hdrs), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_string_equal(m.content.data, hdrs);
+    /* the envelope is rewritten whoever the client is */
+    assert_string_equal(m.sender.data, "Amy.Lee@corp.example");
+    cleanup_msg_free(&m);
+
+    /* a loopback client is local under permit_inet_interfaces */
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_ATTR, "client_address=127.0.0.1"), 0);
+    assert_int_equal(put(&m, QF_SENDER, "amy@origin.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "x@y.example"), 0);
+    assert_int_equal(content(&m, hdrs), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_string_equal(m.content.data, "From: Amy.Lee@corp.example\nTo: x@example.com\n\nbody\n");
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_extracted_recipients_are_rewritten(void **state)
+{
+    struct cleanup_rewrite *r = rewriter("", "inline:{ team@origin.example=amy@v.example }", "");
+    struct cleanup_msg m;
+    start_rw(&m, r, CLEANUP_FLAG_EXTRACT_RCPT | CLEANUP_FLAG_LOCAL_SUBMIT);
+    assert_int_equal(put(&m, QF_SENDER, "s"), 0);
+    assert_int_equal(content(&m, "To: team\n\nbody\n"), 0);
+    assert_int_equal(cleanup_msg_end(&m), 0);
+    assert_int_equal(m.rcpts->argc, 1);
+    assert_string_equal(m.rcpts->argv[0], "amy@v.example");
+    assert_non_null(strstr(m.content.data, "\nTo: team@origin.example\n"));
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_table_failure_is_a_temporary_rejection(void **state)
+{
+    struct cleanup_rewrite *r = rewriter("", "fail:down", "");
+    struct cleanup_msg m;
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_SENDER, "s@x.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "u@example.com"), CLEANUP_STAT_DEFER);
+    /* later records are ignored; the status stays */
+    assert_int_equal(content(&m, "Subject: x\n\nbody\n"), CLEANUP_STAT_DEFER);
+    assert_int_equal(cleanup_msg_end(&m), CLEANUP_STAT_DEFER);
+    assert_true(strncmp(m.reason.data, "4.3.0 ", 6) == 0);
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+
+    r = rewriter("fail:down", "", "");
+    start_rw(&m, r, CLEANUP_FLAG_LOCAL_SUBMIT);
+    assert_int_equal(put(&m, QF_SENDER, ""), 0); /* the null sender needs no lookup */
+    assert_int_equal(put(&m, QF_RCPT, "u@example.com"), CLEANUP_STAT_DEFER);
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
+static void test_alias_nesting_limit_defers(void **state)
+{
+    struct cleanup_rewrite *r =
+        rewriter("", "inline:{ a@x=b@x, b@x=c@x, c@x=d@x, d@x=e@x, e@x=f@x, f@x=g@x }", "");
+    struct cleanup_msg m;
+    start_rw(&m, r, 0);
+    assert_int_equal(put(&m, QF_SENDER, "s@x.example"), 0);
+    assert_int_equal(put(&m, QF_RCPT, "a@x"), CLEANUP_STAT_DEFER);
+    assert_string_equal(m.reason.data, "4.6.0 Alias expansion error");
+    cleanup_msg_free(&m);
+    cleanup_rewrite_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +530,13 @@ int main(void)
         cmocka_unit_test(test_hopcount_limit),
         cmocka_unit_test(test_bad_input_is_rejected),
         cmocka_unit_test(test_unknown_attributes_are_dropped),
+        cmocka_unit_test(test_envelope_sender_is_canonicalized_and_masqueraded),
+        cmocka_unit_test(test_recipients_expand_through_virtual_aliases),
+        cmocka_unit_test(test_local_headers_are_qualified_and_rewritten),
+        cmocka_unit_test(test_remote_headers_are_left_alone),
+        cmocka_unit_test(test_extracted_recipients_are_rewritten),
+        cmocka_unit_test(test_table_failure_is_a_temporary_rejection),
+        cmocka_unit_test(test_alias_nesting_limit_defers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* test_map - lookup tables: every built-in type, found / not found /
  * temporary error, case folding, building lmdb tables through the API,
  * reopening after a table is replaced, map_stale() for tables whose file
- * is out of sight (chroot), and the text and aliases formats. */
+ * is out of sight (chroot), and the text and aliases formats; builds
+ * from unsorted sources, across batch commits and map growth, and the mode
+ * of a new or rebuilt table. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -73,6 +75,18 @@ static void expect(struct map *m, const char *key, int want, const char *value)
     if (value != NULL)
         assert_string_equal(buf_cstr(&v), value);
     buf_free(&v);
+}
+
+static int count_entry(void *ctx, const char *key, const char *value)
+{
+    (*(long *)ctx)++;
+    return 0;
+}
+
+static int append_entry(void *ctx, const char *key, const char *value)
+{
+    buf_printf(ctx, "%s=%s\n", key, value);
+    return 0;
 }
 
 static void test_lmdb_built_through_api_is_found_by_lookup(void **state)
@@ -224,6 +238,117 @@ static void test_large_build_grows_the_map(void **state)
     expect(m, "key0", 1, big);
     expect(m, "key5999", 1, big);
     map_close(m);
+    buf_free(&why);
+}
+
+/* Keys in and out of order (appended or searched), across the batch
+ * commits and a map that has to grow: every entry is there, once. */
+static void test_mixed_order_build_across_batches_and_growth(void **state)
+{
+    char spec[300], k[32];
+    snprintf(spec, sizeof(spec), "lmdb:%s", path_of("t8"));
+    struct buf why = BUF_INIT;
+    struct map *m = map_open(spec, MAP_UPDATE, &why);
+    assert_non_null(m);
+    static char big[4000];
+    memset(big, 'v', sizeof(big) - 1);
+    for (int i = 0; i < 6000; i++) {    /* ~24 MB: three batches, two growths */
+        int n = i % 2 ? i : 100000 - i; /* ascending and descending interleaved */
+        snprintf(k, sizeof(k), "k%06d", n);
+        if (map_update(m, k, big, &why) != 0)
+            fail_msg("update %s: %s", k, buf_cstr(&why));
+    }
+    assert_int_equal(map_update(m, "k000001", "dup", &why), 1); /* the first one stays */
+    assert_int_equal(map_delete(m, "k100000", &why), 1);
+    assert_int_equal(map_update(m, "a-below-all", "x", &why), 0);
+    assert_int_equal(map_commit(m, &why), 0);
+    map_close(m);
+    m = map_open(spec, 0, &why);
+    assert_non_null(m);
+    expect(m, "k000001", 1, big);
+    expect(m, "k005999", 1, big);
+    expect(m, "k094002", 1, big);
+    expect(m, "k100000", 0, NULL);
+    expect(m, "k000002", 0, NULL);
+    expect(m, "a-below-all", 1, "x");
+    long n = 0;
+    assert_int_equal(map_iterate(m, count_entry, &n, &why), 0);
+    assert_int_equal(n, 6000);
+    map_close(m);
+    buf_free(&why);
+}
+
+/* map_file_build sorts before it stores: the order of the source does not
+ * matter, the first of duplicate keys wins, and the count is of entries
+ * stored. */
+static void test_build_from_unsorted_source_keeps_first_duplicate(void **state)
+{
+    char spec[300];
+    write_file(path_of("src9"), "zeta 1\nAlpha 2\nmid 3\nalpha 4\nbeta 5\nZETA 6\n");
+    snprintf(spec, sizeof(spec), "hash:%s", path_of("src9"));
+    struct buf why = BUF_INIT;
+    assert_int_equal(map_file_build(spec, MAP_FILE_FOLD, &why), 4);
+    struct map *m = map_open(spec, 0, &why);
+    assert_non_null(m);
+    expect(m, "alpha", 1, "2");
+    expect(m, "zeta", 1, "1");
+    struct buf all = BUF_INIT;
+    assert_int_equal(map_iterate(m, append_entry, &all, &why), 0);
+    assert_string_equal(buf_cstr(&all), "alpha=2\nbeta=5\nmid=3\nzeta=1\n");
+    map_close(m);
+    /* Without folding the keys differ only in case: all six are stored. */
+    assert_int_equal(map_file_build(spec, 0, &why), 6);
+    buf_free(&all);
+    buf_free(&why);
+}
+
+/* Keys that share a long prefix, or are prefixes of each other, sort as
+ * strcmp() sorts them (the sort compares the first 16 bytes as numbers). */
+static void test_build_orders_keys_with_long_common_prefixes(void **state)
+{
+    char spec[300];
+    write_file(path_of("src10"), "abcdefghijklmnopq2 a\nabcdefghijklmnop b\nabcdefghijklmnopq1 c\n"
+                                 "abcdefgh d\nabcdefghijklmnopq1 dup\nabcdefg e\nabcdefghi f\n");
+    snprintf(spec, sizeof(spec), "hash:%s", path_of("src10"));
+    struct buf why = BUF_INIT, all = BUF_INIT;
+    assert_int_equal(map_file_build(spec, 0, &why), 6);
+    struct map *m = map_open(spec, 0, &why);
+    assert_non_null(m);
+    assert_int_equal(map_iterate(m, append_entry, &all, &why), 0);
+    assert_string_equal(buf_cstr(&all), "abcdefg=e\nabcdefgh=d\nabcdefghi=f\nabcdefghijklmnop=b\n"
+                                        "abcdefghijklmnopq1=c\nabcdefghijklmnopq2=a\n");
+    map_close(m);
+    buf_free(&all);
+    buf_free(&why);
+}
+
+/* A new table is no more readable than its source (sasl_passwd at 0600);
+ * a rebuilt one keeps the mode it had. */
+static void test_table_mode_follows_source_then_old_table(void **state)
+{
+    char spec[300];
+    struct stat st;
+    struct buf why = BUF_INIT;
+    mode_t mask = umask(022);
+    write_file(path_of("secret"), "user pass\n");
+    assert_int_equal(chmod(path_of("secret"), 0600), 0);
+    snprintf(spec, sizeof(spec), "hash:%s", path_of("secret"));
+    assert_int_equal(map_file_build(spec, 0, &why), 1);
+    assert_int_equal(stat(path_of("secret.lmdb"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    write_file(path_of("group"), "k v\n");
+    assert_int_equal(chmod(path_of("group"), 0640), 0);
+    snprintf(spec, sizeof(spec), "hash:%s", path_of("group"));
+    assert_int_equal(map_file_build(spec, 0, &why), 1);
+    assert_int_equal(stat(path_of("group.lmdb"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    /* An existing table keeps its own mode, whatever the source's. */
+    assert_int_equal(chmod(path_of("group.lmdb"), 0604), 0);
+    assert_int_equal(chmod(path_of("group"), 0600), 0);
+    assert_int_equal(map_file_build(spec, 0, &why), 1);
+    assert_int_equal(stat(path_of("group.lmdb"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0604);
+    umask(mask);
     buf_free(&why);
 }
 
@@ -572,6 +697,10 @@ int main(void)
         cmocka_unit_test(test_replacement_is_noticed_after_a_second_without_hook),
         cmocka_unit_test(test_edit_copies_then_deletes),
         cmocka_unit_test(test_large_build_grows_the_map),
+        cmocka_unit_test(test_mixed_order_build_across_batches_and_growth),
+        cmocka_unit_test(test_build_from_unsorted_source_keeps_first_duplicate),
+        cmocka_unit_test(test_build_orders_keys_with_long_common_prefixes),
+        cmocka_unit_test(test_table_mode_follows_source_then_old_table),
         cmocka_unit_test(test_overlong_key_is_rejected_on_update_and_absent_on_lookup),
         cmocka_unit_test(test_texthash_reads_continuations_and_reloads),
         cmocka_unit_test(test_texthash_line_without_value_names_file_and_line),

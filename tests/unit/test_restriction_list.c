@@ -142,7 +142,7 @@ static void test_too_many_words(void **state)
     size_t pos = 0;
     for (int i = 0; i <= RESTRICTION_LIST_MAX; i++)
         pos += (size_t)snprintf(text + pos, n - pos, "permit ");
-    assert_string_equal(render(text, NULL), "ERROR more than 1000 words in a restriction list");
+    assert_string_equal(render(text, NULL), "ERROR more than 1000 words in a list");
     free(text);
 }
 
