@@ -197,7 +197,7 @@ int maps_addr_map(struct maps *ms, const char *addr, const char *delims, int fla
         local_len -= ext.len;
 
     struct argv *got = argv_alloc();
-    const char *p = value.data;
+    const char *p = buf_cstr(&value);
     while ((p = next_item(p, &item)) != NULL) {
         const char *text = item.data;
         size_t n = item.len;
@@ -205,22 +205,22 @@ int maps_addr_map(struct maps *ms, const char *addr, const char *delims, int fla
         if (n >= 2 && text[0] == '<' && text[n - 1] == '>') {
             buf_reset(&one);
             buf_append(&one, text + 1, n - 2);
-            buf_set(&item, one.data);
+            buf_set(&item, buf_cstr(&one));
         }
         buf_reset(&why);
-        if (addr_unquote(item.data, &one, &why) < 0) {
-            rc = bad_item(ms, addr, item.data, buf_cstr(&why));
+        if (addr_unquote(buf_cstr(&item), &one, &why) < 0) {
+            rc = bad_item(ms, addr, buf_cstr(&item), buf_cstr(&why));
             break;
         }
         buf_reset(&res);
-        if (one.data[0] == '@') {
+        if (one.len > 0 && one.data[0] == '@') {
             buf_append(&res, addr, local_len);
-            buf_puts(&res, one.data);
+            buf_puts(&res, buf_cstr(&one));
         } else {
-            buf_puts(&res, one.data);
+            buf_puts(&res, buf_cstr(&one));
         }
         if (res.len == 0 || strcmp(res.data, "@") == 0 || res.data[res.len - 1] == '@') {
-            rc = bad_item(ms, addr, item.data, "empty address or domain");
+            rc = bad_item(ms, addr, buf_cstr(&item), "empty address or domain");
             break;
         }
         if (propagate && ext.len > 0) {
@@ -235,7 +235,7 @@ int maps_addr_map(struct maps *ms, const char *addr, const char *delims, int fla
             }
         }
         if (res.len > ADDR_MAX_BYTES) {
-            rc = bad_item(ms, addr, item.data, "address too long");
+            rc = bad_item(ms, addr, buf_cstr(&item), "address too long");
             break;
         }
         argv_add(got, res.data);
