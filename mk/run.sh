@@ -81,10 +81,11 @@ make_config() {
             on && /^#  -o/ { sub(/^#/, ""); print; next }
             { on = 0; print }
         ' "$top/conf/master.cf" >"$etc.new/master.cf"
-        printf '%s\n' "# Dovecot passwd-file: user:{SCHEME}hash" \
-            "# e.g.  amy:$(printf '%s' '{SHA512-CRYPT}')\$6\$... (openssl passwd -6)" >"$etc.new/users"
         mv "$etc.new" "$etc"
     fi
+    # An instance made by an older `make run` may lack the passwd-file.
+    [ -e "$etc/users" ] || printf '%s\n' "# Dovecot passwd-file: user:{SCHEME}hash" \
+        "# e.g.  amy:$(printf '%s' '{SHA512-CRYPT}')\$6\$... (openssl passwd -6)" >"$etc/users"
     "$postconf" -c "$etc" -e \
         "queue_directory=$top/run/queue" \
         "daemon_directory=$top/build/libexec" \
