@@ -30,7 +30,7 @@ endif
 # Daemons live in daemon_directory, commands in command_directory.
 # Programs whose sources are not in the tree (yet) are skipped, so a
 # program under construction never breaks the build of the others.
-ALL_DAEMONS := master pickup cleanup qmgr bounce local showq smtpd auth anvil proxymap error
+ALL_DAEMONS := master pickup cleanup qmgr bounce local showq smtpd auth anvil proxymap error smtp scache
 ALL_COMMANDS := postern postconf sendmail postdrop postcat postmap newaliases postqueue postsuper
 DAEMONS     := $(foreach d,$(ALL_DAEMONS),$(if $(wildcard $(d)/*.c),$(d)))
 COMMANDS    := $(foreach c,$(ALL_COMMANDS),$(if $(wildcard cli/$(c).c),$(c)))
@@ -55,6 +55,9 @@ LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIBPOSTERN  := $(BUILD)/libpostern.a
 
 DAEMON_BINS := $(DAEMONS:%=$(BUILD)/libexec/%)
+# lmtp is the smtp delivery agent under its other name (it speaks LMTP
+# when started as lmtp, as Postfix's smtp(8) does).
+LINK_DAEMONS := $(if $(filter smtp,$(DAEMONS)),$(BUILD)/libexec/lmtp)
 COMMAND_BINS := $(COMMANDS:%=$(BUILD)/sbin/%)
 
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
@@ -80,11 +83,14 @@ endif
         deps-run man-check
 .DEFAULT_GOAL := all
 
-all: $(LIBPOSTERN) $(DAEMON_BINS) $(COMMAND_BINS) $(BUILD)/sbin/mailq $(SVC_BINS) $(GENMAN)
+all: $(LIBPOSTERN) $(DAEMON_BINS) $(LINK_DAEMONS) $(COMMAND_BINS) $(BUILD)/sbin/mailq $(SVC_BINS) $(GENMAN)
 
 # mailq is sendmail under another name, as in Postfix and the install below.
 $(BUILD)/sbin/mailq: $(BUILD)/sbin/sendmail
 	ln -sf sendmail $@
+
+$(BUILD)/libexec/lmtp: $(BUILD)/libexec/smtp
+	ln -f $< $@
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -208,6 +214,7 @@ install: all
 	    fi; \
 	done
 	install -m 0755 $(DAEMON_BINS) $(DESTDIR)$(DAEMONDIR)/
+	if [ -e $(DESTDIR)$(DAEMONDIR)/smtp ]; then ln -f $(DESTDIR)$(DAEMONDIR)/smtp $(DESTDIR)$(DAEMONDIR)/lmtp; fi
 	for f in main.cf master.cf; do \
 	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/$$f; \
 	done

@@ -1,9 +1,12 @@
-/* bounce - the bounce and defer services (mail_proto.h "bounce").
+/* bounce - the bounce, defer and trace services (mail_proto.h "bounce").
  *
- * One program behind two master.cf entries: the service name ("bounce" or
- * "defer") says which per-message log an append goes to, bounce/ID or
- * defer/ID (bounce_log.h). A flush sends the non-delivery notice for
- * bounce/ID (bounce_notify.c). Requests come from qmgr and the delivery
+ * One program behind three master.cf entries: the service name ("bounce",
+ * "defer" or "trace") says which per-message log an append goes to,
+ * bounce/ID, defer/ID or trace/ID (bounce_log.h), and which actions it
+ * may hold (failed; delayed; delivered, relayed, expanded). The notices
+ * (bounce_notify.c) can be asked for at any of them: "flush" (failures
+ * from bounce/ID), "warn" (delay warning from defer/ID), "trace" (success
+ * notice from trace/ID). Requests come from qmgr and the delivery
  * agents, but are checked as if hostile: strict attribute sets, a valid
  * queue ID, no control characters, bounded lengths, known queue names, so
  * no request can name a file outside the logs and queues it belongs to.
@@ -30,16 +33,18 @@
 #include "util/msg.h"
 #include "util/stream.h"
 
-#define REQUEST_SIZE_MAX 16384                      /* one request, all attributes */
+#define REQUEST_SIZE_MAX 32768                      /* one request, all attributes */
 #define REASON_MAX       (BOUNCE_LOG_LINE_MAX - 16) /* fits one log line */
+#define MTA_MAX          255                        /* a host name */
 
 static struct bounce_conf conf;
-static const char *log_queue; /* "bounce" or "defer": this service's logs */
+static const char *log_queue; /* "bounce", "defer" or "trace": this service's logs */
 
 static const struct attr_spec append_spec[] = {
     {"request", ATTR_STR, 1}, {"queue_id", ATTR_STR, 1}, {"rcpt", ATTR_STR, 1},
     {"orcpt", ATTR_STR, 1},   {"dsn", ATTR_STR, 1},      {"action", ATTR_STR, 1},
-    {"reason", ATTR_STR, 1},  {"offset", ATTR_INT, 1},   ATTR_SPEC_END};
+    {"reason", ATTR_STR, 1},  {"offset", ATTR_INT, 1},   {"mta", ATTR_STR, 1},
+    {"diag", ATTR_STR, 1},    {"notify", ATTR_INT, 1},   ATTR_SPEC_END};
 
 static const struct attr_spec flush_spec[] = {{"request", ATTR_STR, 1},
                                               {"queue_id", ATTR_STR, 1},
@@ -104,11 +109,25 @@ static int reply(struct stream *client, int status, const char *reason)
 #define FAILED  (-1) /* could not be done now (logged); the client retries */
 #define REFUSED (-2) /* the request itself is bad */
 
+/* action_fits - RFC 3464 2.3.3: the actions each log holds, and the
+ * status class that goes with them (a failure may be 4.x.x: mail that
+ * expired while deferred; a delay may not be 2.x.x; a success is 2.x.x). */
+static int action_fits(const char *action, const char *dsn)
+{
+    if (strcmp(log_queue, "bounce") == 0)
+        return strcmp(action, "failed") == 0 && dsn[0] != '2';
+    if (strcmp(log_queue, "defer") == 0)
+        return strcmp(action, "delayed") == 0 && dsn[0] != '2';
+    return (strcmp(action, "delivered") == 0 || strcmp(action, "relayed") == 0 ||
+            strcmp(action, "expanded") == 0) &&
+           dsn[0] == '2';
+}
+
 /* do_append - one recipient into this service's log for the message. */
 static int do_append(const struct attr_list *l, struct buf *why)
 {
-    const char *id, *rcpt, *orcpt, *dsn, *action, *reason;
-    int64_t offset;
+    const char *id, *rcpt, *orcpt, *dsn, *action, *reason, *mta, *diag;
+    int64_t offset, notify;
     struct buf path = BUF_INIT;
     int rc = FAILED;
 
@@ -117,19 +136,25 @@ static int do_append(const struct attr_list *l, struct buf *why)
         (orcpt = text(l, "orcpt", ADDR_MAX_BYTES, 1, why)) == NULL ||
         (dsn = text(l, "dsn", 16, 0, why)) == NULL ||
         (action = text(l, "action", 16, 0, why)) == NULL ||
-        (reason = text(l, "reason", REASON_MAX, 1, why)) == NULL)
+        (reason = text(l, "reason", REASON_MAX, 1, why)) == NULL ||
+        (mta = text(l, "mta", MTA_MAX, 1, why)) == NULL ||
+        (diag = text(l, "diag", REASON_MAX, 1, why)) == NULL)
         return REFUSED;
     if (!dsn_status_valid(dsn)) {
         buf_setf(why, "bad status code");
         return REFUSED;
     }
-    /* RFC 3464 2.3.3: what a non-delivery or delay report may say */
-    if (strcmp(action, "failed") != 0 && strcmp(action, "delayed") != 0) {
+    if (!action_fits(action, dsn)) {
         buf_setf(why, "bad action");
         return REFUSED;
     }
     if (attr_get_int(l, "offset", &offset) < 0 || offset < 0) {
         buf_setf(why, "bad offset");
+        return REFUSED;
+    }
+    /* SMTP_NOTIFY_* bits: NEVER, SUCCESS, FAILURE, DELAY */
+    if (attr_get_int(l, "notify", &notify) < 0 || notify < 0 || notify > 0x0f) {
+        buf_setf(why, "bad notify");
         return REFUSED;
     }
     struct bounce_log_entry e = {0};
@@ -140,6 +165,9 @@ static int do_append(const struct attr_list *l, struct buf *why)
     e.action = (char *)action;
     e.when = time(NULL);
     e.reason = (char *)reason;
+    e.mta = (char *)mta;
+    e.diag = (char *)diag;
+    e.notify = (int)notify;
     if (queue_path(log_queue, id, 1, &path, why) < 0 || bounce_log_append(path.data, &e, why) < 0) {
         msg_warn("%s: cannot record status for <%s>: %s", id, rcpt, buf_cstr(why));
         goto out;
@@ -152,21 +180,23 @@ out:
     return rc;
 }
 
-/* do_flush - the notice for the message. Only the queues qmgr delivers
- * from are accepted, so the name cannot lead anywhere else. */
-static int do_flush(const struct attr_list *l, struct buf *why)
+/* do_notice - a notice for the message (flush, warn, trace). Only the
+ * queues qmgr delivers from are accepted, so the name cannot lead
+ * anywhere else; a delay warning may be asked for a deferred message. */
+static int do_notice(enum dsn_kind kind, const struct attr_list *l, struct buf *why)
 {
     const char *id, *dir, *sender;
 
     if ((id = queue_id(l, why)) == NULL || (dir = text(l, "queue_dir", 16, 0, why)) == NULL ||
         (sender = text(l, "sender", ADDR_MAX_BYTES, 1, why)) == NULL)
         return REFUSED;
-    if (strcmp(dir, "active") != 0 && strcmp(dir, "incoming") != 0) {
+    if (strcmp(dir, "active") != 0 && strcmp(dir, "incoming") != 0 &&
+        (kind != DSN_DELAY || strcmp(dir, "deferred") != 0)) {
         buf_setf(why, "bad queue name");
         return REFUSED;
     }
-    if (bounce_notify(&conf, id, dir, sender, why) < 0) {
-        msg_warn("%s: cannot send the non-delivery notification: %s", id, buf_cstr(why));
+    if (bounce_notify(&conf, kind, id, dir, sender, why) < 0) {
+        msg_warn("%s: cannot send the %s: %s", id, bounce_notice_name(kind), buf_cstr(why));
         return FAILED;
     }
     return DONE;
@@ -190,7 +220,11 @@ static void service(struct stream *client, const struct server_ctx *ctx)
     else if (strcmp(req, "append") == 0)
         rc = attr_check(&l, append_spec, 0, &why) == 0 ? do_append(&l, &why) : REFUSED;
     else if (strcmp(req, "flush") == 0)
-        rc = attr_check(&l, flush_spec, 0, &why) == 0 ? do_flush(&l, &why) : REFUSED;
+        rc = attr_check(&l, flush_spec, 0, &why) == 0 ? do_notice(DSN_FAILURE, &l, &why) : REFUSED;
+    else if (strcmp(req, "warn") == 0)
+        rc = attr_check(&l, flush_spec, 0, &why) == 0 ? do_notice(DSN_DELAY, &l, &why) : REFUSED;
+    else if (strcmp(req, "trace") == 0)
+        rc = attr_check(&l, flush_spec, 0, &why) == 0 ? do_notice(DSN_SUCCESS, &l, &why) : REFUSED;
     else
         buf_setf(&why, "unknown request");
     if (rc == REFUSED)
@@ -206,13 +240,15 @@ static void post_init(const struct server_ctx *ctx)
 {
     static struct buf double_bounce = BUF_INIT;
 
-    /* The service name becomes a directory name: only our two. */
+    /* The service name becomes a directory name: only our three. */
     if (strcmp(ctx->service, "bounce") == 0)
         log_queue = "bounce";
     else if (strcmp(ctx->service, "defer") == 0)
         log_queue = "defer";
+    else if (strcmp(ctx->service, "trace") == 0)
+        log_queue = "trace";
     else
-        msg_fatal("service name \"%s\": must be \"bounce\" or \"defer\"", ctx->service);
+        msg_fatal("service name \"%s\": must be \"bounce\", \"defer\" or \"trace\"", ctx->service);
     conf.myhostname = xstrdup(conf_str("myhostname"));
     conf.myorigin = xstrdup(conf_str("myorigin"));
     conf.notice_rcpt_2bounce = xstrdup(conf_str("2bounce_notice_recipient"));
@@ -220,6 +256,8 @@ static void post_init(const struct server_ctx *ctx)
     conf.double_bounce = double_bounce.data;
     long limit = conf_int("bounce_size_limit");
     conf.size_limit = limit > 0 ? (size_t)limit : 0;
+    long life = conf_time("maximal_queue_lifetime");
+    conf.queue_lifetime = life > 0 ? (time_t)life : 0;
     long t = conf_time("ipc_timeout");
     conf.timeout = t > 0 && t < INT32_MAX ? (int)t : 3600;
 }

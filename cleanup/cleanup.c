@@ -3,6 +3,8 @@
  * message processing, writes the queue file into incoming/, and replies
  * status 0 only after qf_commit() made it durable (DESIGN.md invariant 1).
  * Any other outcome removes the temporary file. Then qmgr is nudged.
+ * With delay_warning_time set, the file gets its QF_WARN time (arrival +
+ * delay_warning_time), which qmgr clears once the warning is sent.
  *
  * The address rewriting tables (canonical, virtual alias, masquerade
  * exceptions) are opened in pre_init, as root and before the chroot hides
@@ -88,6 +90,7 @@ static void post_init(const struct server_ctx *ctx)
     conf.header_size_limit = conf_size("header_size_limit");
     conf.header_count_limit = CLEANUP_HEADER_COUNT_MAX;
     conf.hopcount_limit = conf_size("hopcount_limit");
+    conf.delay_warning_time = conf_time("delay_warning_time");
     conf.rw = rewrite;
 }
 
@@ -130,9 +133,18 @@ static int write_queue_file(struct qf_writer *w, const struct cleanup_msg *m,
     rc |= qf_put_str(w, QF_SENDER, m->sender.data);
     for (size_t i = 0; i < m->attrs->argc; i++)
         rc |= qf_put_str(w, QF_ATTR, m->attrs->argv[i]);
+    if (m->warn_time > 0) {
+        char warn[QF_WARN_LEN + 1];
+        qf_warn_format(m->warn_time, warn);
+        rc |= qf_put_str(w, QF_WARN, warn);
+    }
     for (size_t i = 0; i < m->rcpts->argc; i++) {
         if (m->orcpts->argv[i][0])
             rc |= qf_put_str(w, QF_ORCPT, m->orcpts->argv[i]);
+        if (m->notify[i]) {
+            snprintf(num, sizeof(num), "%d", m->notify[i]);
+            rc |= qf_put_str(w, QF_NOTIFY, num);
+        }
         rc |= qf_put_str(w, QF_RCPT, m->rcpts->argv[i]);
     }
     rc |= qf_put_content(w, m->content.data, m->content.len);

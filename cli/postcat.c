@@ -20,6 +20,7 @@
 #include "conf/mail_conf.h"
 #include "mail/queue_file.h"
 #include "mail/queue_id.h"
+#include "mail/smtp_cmd.h"
 #include "util/argv.h"
 #include "util/buf.h"
 #include "util/msg.h"
@@ -56,6 +57,36 @@ static void print_time(const char *label, const char *value)
         }
     }
     printf("%s: %s\n", label, value);
+}
+
+/* print_notify - a QF_NOTIFY record as its RFC 3461 keywords. */
+static void print_notify(const struct buf *data)
+{
+    int v;
+    if (qf_notify_parse(data->data, data->len, &v) < 0) {
+        printf("dsn_notify: %s\n", data->data);
+        return;
+    }
+    if (v & SMTP_NOTIFY_NEVER) {
+        printf("dsn_notify: NEVER\n");
+        return;
+    }
+    printf("dsn_notify: %s%s%s%s%s\n", (v & SMTP_NOTIFY_SUCCESS) ? "SUCCESS" : "",
+           (v & SMTP_NOTIFY_SUCCESS) && (v & (SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY)) ? "," : "",
+           (v & SMTP_NOTIFY_FAILURE) ? "FAILURE" : "",
+           (v & SMTP_NOTIFY_FAILURE) && (v & SMTP_NOTIFY_DELAY) ? "," : "",
+           (v & SMTP_NOTIFY_DELAY) ? "DELAY" : "");
+}
+
+/* print_warn - a QF_WARN record: the time a delay warning is due, or 0
+ * when none is (any more). */
+static void print_warn(const struct buf *data)
+{
+    long long when;
+    if (qf_warn_parse(data->data, data->len, &when) == 0 && when == 0)
+        printf("warning_message_time: 0\n");
+    else
+        print_time("warning_message_time", data->data);
 }
 
 /* Split content into header and body at the first empty line (RFC 5322
@@ -131,6 +162,12 @@ static void postcat_file(const char *path, int show)
             break;
         case QF_ORCPT:
             printf("original_recipient: %s\n", data.data);
+            break;
+        case QF_NOTIFY:
+            print_notify(&data);
+            break;
+        case QF_WARN:
+            print_warn(&data);
             break;
         case QF_RCPT:
             printf("recipient: %s\n", data.data);

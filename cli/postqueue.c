@@ -5,9 +5,11 @@
  *
  * -p and -j list the queue from showq(8) (public/showq) in Postfix's mailq
  * text form or as JSON lines (showq_format.h); -f asks qmgr(8) to retry all
- * deferred mail and wakes pickup(8), as Postfix's does. Per-site and
- * per-message flushes need Postfix's flush(8) service, which Postern does
- * not have: -s and -i say so and fail.
+ * deferred mail and wakes pickup(8), as Postfix's does. -s site asks qmgr
+ * to deliver now the deferred mail with a recipient in that domain
+ * (Postfix asks its flush(8) service; Postern's qmgr scans deferred/ for
+ * the site itself). A per-message flush needs Postfix's flush(8) service,
+ * which Postern does not have: -i says so and fails.
  *
  * Installed setgid setgid_group (postdrop) so that any user can reach the
  * public sockets; nothing else is gained by the group. As in postdrop(1)
@@ -229,6 +231,20 @@ static void flush_queue(void)
         msg_fatal_status(EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down");
 }
 
+/* flush_site - qmgr's 'S' trigger: the byte, then the domain
+ * (mail_proto.h), in one write. */
+static void flush_site(const char *site)
+{
+    char req[1 + 255];
+    size_t n = strlen(site);
+
+    check_access("authorized_flush_users", "flush the mail queue");
+    req[0] = QMGR_REQ_FLUSH_SITE;
+    memcpy(req + 1, site, n);
+    if (trigger(MAIL_SOCK_QMGR, req, 1 + n) < 0)
+        msg_fatal_status(EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down");
+}
+
 /* site_ok - a host name or an address literal, as -s accepts them. */
 static int site_ok(const char *s)
 {
@@ -321,11 +337,8 @@ int main(int argc, char **argv)
             msg_fatal_status(EX_USAGE,
                              "Cannot flush mail queue - invalid destination: \"%.100s%s\"", site,
                              strlen(site) > 100 ? "..." : "");
-        check_access("authorized_flush_users", "flush the mail queue");
-        msg_fatal_status(EX_UNAVAILABLE,
-                         "Flush service is not available for destination \"%s\": Postern has no "
-                         "per-site flush (fast flush) service; use postqueue -f",
-                         site);
+        flush_site(site);
+        break;
     case PQ_FLUSH_ID:
         if (!queue_id_valid(flush_id))
             msg_fatal_status(EX_USAGE, "Cannot flush queue ID - invalid name: \"%.100s%s\"",

@@ -43,6 +43,7 @@ struct sm_opts {
     const char *fullname; /* -F */
     const char *notify;   /* -N */
     const char *ret;      /* -R */
+    const char *envid;    /* -V */
     const char *site;     /* -qR */
     int extract;          /* -t */
     int ignore_dots;      /* -i, -oi */
@@ -50,8 +51,9 @@ struct sm_opts {
 
 __attribute__((noreturn)) static void usage(void)
 {
-    msg_fatal_status(EX_USAGE, "usage: sendmail [-bm|-bp|-bi] [-t] [-i] [-f sender] [-F fullname] "
-                               "[-N dsn] [-R ret] [-C config_file] [-v] [--] recipient ...");
+    msg_fatal_status(EX_USAGE,
+                     "usage: sendmail [-bm|-bp|-bi] [-t] [-i] [-f sender] [-F fullname] "
+                     "[-N dsn] [-R ret] [-V envid] [-C config_file] [-v] [--] recipient ...");
 }
 
 /* envelope_text_ok - command-line text that may go into an envelope
@@ -110,9 +112,19 @@ static void parse_args(int argc, char **argv, struct sm_opts *o)
                 msg_fatal_status(EX_USAGE, "-R option requires full or hdrs: %.64s", optarg);
             o->ret = strcasecmp(optarg, "full") == 0 ? "FULL" : "HDRS";
             break;
-        case 'V': /* RFC 3461 ENVID: accepted, not yet recorded */
+        case 'V': { /* RFC 3461 4.4 ENVID */
+            struct maildrop_check mc;
+            struct buf attr = BUF_INIT, why = BUF_INIT;
             check_envelope_text("-V envid", optarg, 0);
+            buf_printf(&attr, "%s=%s", MAILDROP_ATTR_ENVID, optarg);
+            maildrop_check_init(&mc, 0);
+            if (maildrop_record(&mc, QF_ATTR, attr.data, attr.len, &why) < 0)
+                msg_fatal_status(EX_USAGE, "-V: %s", buf_cstr(&why));
+            buf_free(&attr);
+            buf_free(&why);
+            o->envid = optarg;
             break;
+        }
         case 'b':
             if (strcmp(optarg, "m") == 0)
                 o->mode = SM_DELIVER;
@@ -306,6 +318,12 @@ static int send_stream(int fd, const struct sm_opts *o, const char *sender, char
     if (o->ret) {
         buf_reset(&env);
         buf_printf(&env, "%s=%s", MAILDROP_ATTR_DSN_RET, o->ret);
+        if (write_record(fd, QF_ATTR, env.data, env.len) < 0)
+            goto fail;
+    }
+    if (o->envid) {
+        buf_reset(&env);
+        buf_printf(&env, "%s=%s", MAILDROP_ATTR_ENVID, o->envid);
         if (write_record(fd, QF_ATTR, env.data, env.len) < 0)
             goto fail;
     }

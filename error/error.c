@@ -91,7 +91,7 @@ static void error_service(struct stream *client, const struct server_ctx *ctx)
         deliver_result_set(&res[i], error_defer ? DELIVER_DEFER : DELIVER_BOUNCE, dsn, "%s", text);
         settle(&req, &req.rcpt[i], qf, &res[i]);
     }
-    if (deliver_reply_write(client, &req, res) < 0)
+    if (deliver_reply_write(client, &req, res, 0) < 0)
         msg_warn("%s: cannot send the delivery reply: %s", req.queue_id, strerror(errno));
 out:
     if (qf)

@@ -160,7 +160,7 @@ static void local_service(struct stream *client, const struct server_ctx *ctx)
             settle(&req, &req.rcpt[i], qf, &res[i]);
         }
     }
-    if (deliver_reply_write(client, &req, res) < 0)
+    if (deliver_reply_write(client, &req, res, 0) < 0)
         msg_warn("%s: cannot send the delivery reply: %s", req.queue_id, strerror(errno));
 out:
     if (qf)

@@ -223,7 +223,8 @@ static void keep_first(int *have, struct deliver_result *dst, const struct deliv
 
 void local_leaf(struct local_state *st, const char *address, const struct deliver_result *res)
 {
-    struct deliver_rcpt rc = {(char *)address, (char *)st->orig, st->rcpt->offset};
+    struct deliver_rcpt rc = {(char *)address, (char *)st->orig, st->rcpt->offset,
+                              st->rcpt->notify};
     deliver_log(st->req, &rc, "local", res);
     st->leaves++;
     if (res->status == DELIVER_OK)
@@ -775,11 +776,24 @@ static void forward_group(struct local_state *st, const struct local_fwd *g)
     if (cc == NULL) {
         msg_warn("%s: cannot forward: %s", st->req->queue_id, buf_cstr(&why));
     } else {
+        /* DSN data travels with the forwarded copy (RFC 3461 6.2.7). */
+        if (st->req->envid && st->req->envid[0]) {
+            buf_setf(&ext, "dsn_envid=%s", st->req->envid);
+            cleanup_client_str(cc, QF_ATTR, ext.data);
+        }
+        if (st->req->ret != DELIVER_RET_NONE)
+            cleanup_client_str(cc, QF_ATTR,
+                               st->req->ret == DELIVER_RET_FULL ? "dsn_ret=FULL" : "dsn_ret=HDRS");
         cleanup_client_str(cc, QF_SENDER, st->req->sender);
         for (size_t i = 0; i < g->rcpts->argc; i++) {
             cleanup_client_str(cc, QF_ORCPT, st->orig);
+            if (st->rcpt->notify) {
+                buf_setf(&ext, "%d", st->rcpt->notify);
+                cleanup_client_str(cc, QF_NOTIFY, ext.data);
+            }
             cleanup_client_str(cc, QF_RCPT, g->rcpts->argv[i]);
         }
+        buf_reset(&ext);
         /* The loop check of the next local(8) on the way needs this. */
         if (local_conf.forward_delivered_to) {
             if (addr_quote_local(g->delivered_to, &ext, &why) < 0)

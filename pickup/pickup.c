@@ -143,9 +143,9 @@ static enum outcome reject_notice(const char *id, const char *qid, struct qf_rea
         .now = time(NULL),
         .rcpts = dr,
         .rcpt_count = rcpts->argc,
-        .header = header.data,
-        .header_len = header.len,
-        .header_limit = limit,
+        .message = header.data,
+        .message_len = header.len,
+        .size_limit = limit,
     };
     int composed = dsn_compose(&n, &text, &why);
     free(dr);

@@ -7,8 +7,11 @@
  * qmgr`), chrooted into the queue directory as mail_owner. Triggers
  * (mail_proto.h): 'I' scan incoming/; 'D' and 'F' scan all of deferred/
  * now, ignoring retry times (postqueue -f), and forget which transports
- * were unavailable; master's 'W' wakeup scans incoming/ and the due part
- * of deferred/. deferred/ is also scanned every queue_run_delay.
+ * were unavailable and which destinations were dead; 'S' followed by a
+ * domain (postqueue -s) activates the deferred mail for that domain now
+ * and revives its destination; master's 'W' wakeup scans incoming/ and
+ * the due part of deferred/. deferred/ is also scanned every
+ * queue_run_delay.
  *
  * It never blocks for long: agent conversations are asynchronous in the
  * event loop (qmgr_deliver.c); only the bounce service is asked
@@ -61,10 +64,36 @@ static void deferred_timer(void *unused)
     event_timer(deferred_timer, NULL, (int)qmgr_set.queue_run_delay);
 }
 
+/* site_ok - the domain of an 'S' trigger (mail_proto.h): a host name or
+ * an address literal, nothing that could bend a log line. */
+static int site_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 255)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+            c != '.' && c != '-' && c != '[' && c != ']' && c != ':')
+            return 0;
+    }
+    return 1;
+}
+
 static void qmgr_trigger(const char *bytes, size_t len, const struct server_ctx *ctx)
 {
     int incoming = 0, deferred = 0, flush = 0;
     (void)ctx;
+    if (len > 0 && bytes[0] == QMGR_REQ_FLUSH_SITE) {
+        char site[256];
+        if (!site_ok(bytes + 1, len - 1)) {
+            msg_warn("bad site flush request (%zu bytes) ignored", len);
+            return;
+        }
+        memcpy(site, bytes + 1, len - 1);
+        site[len - 1] = 0;
+        qmgr_scan_site(site);
+        return;
+    }
     for (size_t i = 0; i < len; i++) {
         switch (bytes[i]) {
         case QMGR_REQ_SCAN_INCOMING:
@@ -177,6 +206,7 @@ static void qmgr_pre_init(const struct server_ctx *ctx)
     qmgr_set.transport_retry = clamp_long(conf_time("transport_retry_time"), 1, INT_MAX);
     qmgr_set.queue_run_delay =
         clamp_long(conf_time("queue_run_delay"), QMGR_MIN_RUN_DELAY, INT_MAX);
+    qmgr_set.delay_warning = clamp_long(conf_time("delay_warning_time"), 0, LONG_MAX);
 }
 
 static void qmgr_post_init(const struct server_ctx *ctx)
@@ -185,6 +215,7 @@ static void qmgr_post_init(const struct server_ctx *ctx)
     /* Nothing is active yet: whatever is in active/ was being delivered
      * when a previous qmgr stopped. Its done marks say what is left. */
     qmgr_recover_active();
+    qmgr_deliver_init();
     qmgr_scan_incoming();
     qmgr_scan_deferred(0);
     event_timer(deferred_timer, NULL, (int)qmgr_set.queue_run_delay);

@@ -37,6 +37,7 @@ struct qmgr_settings {
     long bounce_lifetime; /* bounce_queue_lifetime (null sender) */
     long transport_retry; /* transport_retry_time */
     long queue_run_delay; /* queue_run_delay */
+    long delay_warning;   /* delay_warning_time; 0 = no delay warnings */
     struct resolver *resolver;
 };
 extern struct qmgr_settings qmgr_set;
@@ -45,6 +46,7 @@ struct qmgr_rcpt {
     char *address;
     char *orcpt;  /* "" when none */
     off_t offset; /* of its QF_RCPT record */
+    int notify;   /* DSN NOTIFY (SMTP_NOTIFY_* bits, 0 = not given) from QF_NOTIFY */
     int finished; /* this pass is over for this recipient */
 };
 
@@ -53,6 +55,8 @@ struct qmgr_message {
     char *sender;
     time_t arrival;
     int64_t size;
+    char *envid; /* QF_ATTR dsn_envid, NULL when none */
+    int dsn_ret; /* QF_ATTR dsn_ret: DELIVER_RET_* */
     struct qmgr_rcpt *rcpt;
     size_t nrcpt;
     size_t unfinished;   /* recipients not finished in this pass */
@@ -93,6 +97,9 @@ int qmgr_active_path(const char *id, struct buf *out);
  * deferred: files whose retry time has come, or all with ignore_time). */
 void qmgr_scan_incoming(void);
 void qmgr_scan_deferred(int ignore_time);
+/* qmgr_scan_site - postqueue -s: activate now every deferred message with
+ * an open recipient in domain site (no case), reviving its destination. */
+void qmgr_scan_site(const char *site);
 /* qmgr_scan_room - a message left memory: rerun scans that stopped at
  * the active limit. */
 void qmgr_scan_room(void);
@@ -109,8 +116,14 @@ void qmgr_enqueue(struct qmgr_message *m, struct qmgr_rcpt *rc, const char *tran
                   const char *nexthop);
 /* qmgr_kick - run the scheduler at the next event loop pass. */
 void qmgr_kick(void);
-/* qmgr_revive_transports - forget "transport unavailable" (flush). */
+/* qmgr_revive_transports - forget "transport unavailable" and revive
+ * every dead destination (postqueue -f). */
 void qmgr_revive_transports(void);
+/* qmgr_revive_dest - revive the dead destinations of transport (NULL:
+ * any) whose next hop is nexthop (compared without case). */
+void qmgr_revive_dest(const char *transport, const char *nexthop);
+/* qmgr_deliver_init - read the scheduler's own settings (post_init). */
+void qmgr_deliver_init(void);
 /* qmgr_inflight - delivery requests in flight. */
 size_t qmgr_inflight(void);
 

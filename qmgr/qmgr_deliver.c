@@ -5,8 +5,18 @@
  * recipient per delivery, where Postfix applies the concurrency limit per
  * recipient. A delivery request carries up to
  * <transport>_destination_recipient_limit recipients of one message; at
- * most <transport>_destination_concurrency_limit requests per queue (0:
- * no limit) and default_process_limit requests in all are in flight.
+ * most default_process_limit requests in all are in flight.
+ *
+ * Each queue has a concurrency window (qmgr_conc.h, Postfix's concurrency
+ * scheduling): it starts at <transport>_initial_destination_concurrency,
+ * grows with every delivery that was not a site failure and shrinks with
+ * site failures (the agent's reply says site_fail), within 1 and
+ * <transport>_destination_concurrency_limit (0: no limit). After
+ * <transport>_destination_concurrency_failed_cohort_limit failed cohorts
+ * the destination is dead: its waiting and new recipients are deferred
+ * here, "delivery temporarily suspended: <the agent's reason>", for
+ * minimal_backoff_time; then one delivery probes it. postqueue -f revives
+ * every dead destination, postqueue -s those it names.
  *
  * A request is one connection to private/<transport>. The request is
  * encoded into memory first and written as the socket accepts it; the
@@ -21,12 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
 #include "mail/attr.h"
 #include "mail/deliver_request.h"
 #include "mail/mail_proto.h"
+#include "mail/qmgr_conc.h"
 #include "mail/qmgr_param.h"
 #include "qmgr.h"
 #include "util/alloc.h"
@@ -36,22 +48,22 @@
 #include "util/sock.h"
 #include "util/stream.h"
 
-/* An attribute message holds at most ATTR_COUNT_MAX attributes: 8 fixed
- * ones and 3 per recipient in a request, 1 + 3 per recipient in a reply. */
-#define RCPT_PER_REQUEST_MAX                                                                       \
-    ((ATTR_COUNT_MAX - 8) / 3 < DELIVER_RCPT_MAX ? (ATTR_COUNT_MAX - 8) / 3 : DELIVER_RCPT_MAX)
-#define REPLY_MAX    (ATTR_SIZE_MAX + 4096)
-#define READ_CHUNK   65536
-#define QUEUE_HASH   4096
-#define DSN_AGENT    "4.3.0"
-#define WHY_GONE     "unknown mail transport error"
-#define WHY_NO_AGENT "mail transport unavailable"
+/* An attribute message holds at most ATTR_COUNT_MAX attributes:
+ * deliver_request.h's fixed ones and some per recipient in a request,
+ * 2 + 3 per recipient in a reply. */
+#define RCPT_PER_REQUEST_MAX DELIVER_RCPT_MAX
+#define REPLY_MAX            (ATTR_SIZE_MAX + 4096)
+#define READ_CHUNK           65536
+#define QUEUE_HASH           4096
+#define DSN_AGENT            "4.3.0"
+#define WHY_GONE             "unknown mail transport error"
+#define WHY_NO_AGENT         "mail transport unavailable"
 
 struct qmgr_transport {
     char *name;
     long rcpt_limit; /* recipients per request */
-    long conc_limit; /* requests in flight per queue; 0: no limit */
-    time_t dead_until;
+    struct qmgr_conc_params cp;
+    time_t dead_until; /* private/<name> could not be reached */
     struct qmgr_transport *next;
 };
 
@@ -66,6 +78,9 @@ struct qmgr_queue {
     char *key; /* nexthop, or nexthop "\n" recipient */
     char *nexthop;
     long busy; /* requests in flight */
+    struct qmgr_conc conc;
+    char dead_dsn[16]; /* while dead: the agent's status */
+    char *dead_reason; /* while dead: "delivery temporarily suspended: ..." */
     struct qmgr_entry *head, *tail;
     struct qmgr_queue *hnext;         /* hash chain */
     struct qmgr_queue *rprev, *rnext; /* ready list: queues with waiting recipients */
@@ -82,12 +97,14 @@ struct qmgr_request {
     struct buf out; /* encoded request */
     size_t out_off;
     struct buf in; /* reply so far */
+    int site_fail; /* the agent said the destination as a whole failed */
 };
 
 static struct qmgr_transport *transports;
 static struct qmgr_queue *queue_hash[QUEUE_HASH];
 static struct qmgr_queue *ready_head, *ready_tail;
 static size_t inflight;
+static int feedback_debug; /* destination_concurrency_feedback_debug */
 
 size_t qmgr_inflight(void)
 {
@@ -108,6 +125,34 @@ static long transport_limit(const char *name, const char *suffix, long min, long
     return v;
 }
 
+static long transport_limit_or(const char *name, const char *suffix, const char *fallback, long min,
+                               long max, long dflt)
+{
+    struct buf why = BUF_INIT;
+    long v;
+    if (qmgr_param_long_or(mail_conf, name, suffix, fallback, min, max, &v, &why) < 0) {
+        msg_warn("transport %s: %s; using %ld", name, buf_cstr(&why), dflt);
+        v = dflt;
+    }
+    buf_free(&why);
+    return v;
+}
+
+/* transport_feedback - a feedback setting; a bad one warns and is 1
+ * (Postfix's default). */
+static void transport_feedback(const char *name, const char *suffix, struct qmgr_feedback *fb)
+{
+    struct buf why = BUF_INIT, text = BUF_INIT;
+    if (qmgr_param_str(mail_conf, name, suffix, NULL, &text, &why) < 0 ||
+        qmgr_feedback_parse(text.data, fb, &why) < 0) {
+        msg_warn("transport %s: %s_%s: %s; using 1", name, name, suffix, buf_cstr(&why));
+        fb->value = 1;
+        fb->per_window = 0;
+    }
+    buf_free(&why);
+    buf_free(&text);
+}
+
 static struct qmgr_transport *get_transport(const char *name)
 {
     struct qmgr_transport *tp;
@@ -121,7 +166,23 @@ static struct qmgr_transport *get_transport(const char *name)
     /* 0 would mean "no limit"; a request still has to fit one message */
     if (tp->rcpt_limit <= 0 || tp->rcpt_limit > RCPT_PER_REQUEST_MAX)
         tp->rcpt_limit = RCPT_PER_REQUEST_MAX;
-    tp->conc_limit = transport_limit(name, "destination_concurrency_limit", 0, LONG_MAX, 1);
+    tp->cp.limit = (int)transport_limit(name, "destination_concurrency_limit", 0, 100000, 1);
+    tp->cp.initial = (int)transport_limit_or(name, "initial_destination_concurrency",
+                                             "initial_destination_concurrency", 1, 100000, 5);
+    tp->cp.cohort_limit =
+        (int)transport_limit(name, "destination_concurrency_failed_cohort_limit", 0, 100000, 1);
+    transport_feedback(name, "destination_concurrency_positive_feedback", &tp->cp.pos);
+    transport_feedback(name, "destination_concurrency_negative_feedback", &tp->cp.neg);
+    if (feedback_debug) {
+        struct buf pos = BUF_INIT, neg = BUF_INIT;
+        qmgr_feedback_format(&tp->cp.pos, &pos);
+        qmgr_feedback_format(&tp->cp.neg, &neg);
+        msg_info("transport %s: initial concurrency %d limit %d failed cohort limit %d "
+                 "positive feedback %s negative feedback %s",
+                 name, tp->cp.initial, tp->cp.limit, tp->cp.cohort_limit, pos.data, neg.data);
+        buf_free(&pos);
+        buf_free(&neg);
+    }
     tp->next = transports;
     transports = tp;
     return tp;
@@ -130,12 +191,6 @@ static struct qmgr_transport *get_transport(const char *name)
 static int transport_dead(const struct qmgr_transport *tp)
 {
     return tp->dead_until != 0 && time(NULL) < tp->dead_until;
-}
-
-void qmgr_revive_transports(void)
-{
-    for (struct qmgr_transport *tp = transports; tp; tp = tp->next)
-        tp->dead_until = 0;
 }
 
 static size_t hash_of(const char *transport, const char *key)
@@ -160,6 +215,7 @@ static struct qmgr_queue *get_queue(struct qmgr_transport *tp, const char *key, 
     q->tp = tp;
     q->key = xstrdup(key);
     q->nexthop = xstrdup(nexthop);
+    qmgr_conc_init(&q->conc, &tp->cp);
     q->hnext = queue_hash[h];
     queue_hash[h] = q;
     return q;
@@ -195,12 +251,16 @@ static void ready_remove(struct qmgr_queue *q)
     q->rprev = q->rnext = NULL;
 }
 
+static void dead_timer(void *ctx);
+
 /* queue_release - forget a queue that has nothing waiting and nothing in
- * flight, so memory follows the work, not every destination ever seen. */
+ * flight, so memory follows the work, not every destination ever seen. A
+ * dead or probing destination is kept: dead_timer lets it go. */
 static void queue_release(struct qmgr_queue *q)
 {
-    if (q->head != NULL || q->busy > 0)
+    if (q->head != NULL || q->busy > 0 || q->conc.state != QMGR_CONC_READY)
         return;
+    event_timer_cancel(dead_timer, q);
     ready_remove(q);
     struct qmgr_queue **pp = &queue_hash[hash_of(q->tp->name, q->key)];
     while (*pp != q)
@@ -208,7 +268,128 @@ static void queue_release(struct qmgr_queue *q)
     *pp = q->hnext;
     free(q->key);
     free(q->nexthop);
+    free(q->dead_reason);
     free(q);
+}
+
+/* queue_debug - Postfix's destination_concurrency_feedback_debug line. */
+static void queue_debug(const struct qmgr_queue *q, const char *what)
+{
+    if (!feedback_debug)
+        return;
+    struct buf b = BUF_INIT;
+    qmgr_conc_format(&q->conc, &b);
+    msg_info("%s: queue %s:%s: limit %d busy %ld %s", what, q->tp->name, q->nexthop,
+             q->tp->cp.limit, q->busy, b.data);
+    buf_free(&b);
+}
+
+static long dead_wait(void)
+{
+    return qmgr_set.min_backoff < 1         ? 1
+           : qmgr_set.min_backoff > INT_MAX ? INT_MAX
+                                            : qmgr_set.min_backoff;
+}
+
+/* queue_alive - q is READY again: forget why it was dead. */
+static void queue_alive(struct qmgr_queue *q, const char *why)
+{
+    event_timer_cancel(dead_timer, q);
+    free(q->dead_reason);
+    q->dead_reason = NULL;
+    msg_info("destination %s:%s: delivery resumed (%s)", q->tp->name, q->nexthop, why);
+    queue_debug(q, "alive");
+}
+
+/* dead_timer - a dead destination's wait is over: one delivery may probe
+ * it. A probing destination that got no mail within maximal_backoff_time
+ * is forgotten (the next mail starts a new queue). */
+static void dead_timer(void *ctx)
+{
+    struct qmgr_queue *q = ctx;
+    if (q->conc.state == QMGR_CONC_DEAD) {
+        qmgr_conc_probe(&q->conc);
+        queue_debug(q, "probe");
+        /* deferred mail for it comes back within maximal_backoff_time */
+        long linger = qmgr_set.max_backoff > dead_wait() ? qmgr_set.max_backoff : dead_wait();
+        event_timer(dead_timer, q, linger > INT_MAX ? INT_MAX : (int)linger);
+        qmgr_kick();
+    } else if (q->conc.state == QMGR_CONC_PROBE && q->head == NULL && q->busy == 0) {
+        qmgr_conc_revive(&q->conc, &q->tp->cp, 0);
+        free(q->dead_reason);
+        q->dead_reason = NULL;
+        queue_release(q);
+    }
+}
+
+/* defer_waiting - qmgr defers every recipient waiting in dead queue q. */
+static void defer_waiting(struct qmgr_queue *q)
+{
+    struct qmgr_entry *e;
+    while ((e = q->head) != NULL) {
+        q->head = e->next;
+        if (q->head == NULL) {
+            q->tail = NULL;
+            ready_remove(q);
+        }
+        qmgr_rcpt_defer(e->m, e->rc, q->dead_dsn, q->dead_reason);
+        free(e);
+    }
+}
+
+/* queue_dead - q just died of a site failure (dsn, reason: the agent's). */
+static void queue_dead(struct qmgr_queue *q, const char *dsn, const char *reason)
+{
+    struct buf text = BUF_INIT;
+    snprintf(q->dead_dsn, sizeof(q->dead_dsn), "%s", dsn[0] == '4' ? dsn : DSN_AGENT);
+    buf_printf(&text, "delivery temporarily suspended: %s", reason[0] ? reason : WHY_GONE);
+    free(q->dead_reason);
+    q->dead_reason = xstrdup(text.data);
+    buf_free(&text);
+    msg_info("destination %s:%s is not responding: %s for %lds", q->tp->name, q->nexthop,
+             q->dead_reason, dead_wait());
+    queue_debug(q, "dead");
+    event_timer_cancel(dead_timer, q);
+    event_timer(dead_timer, q, (int)dead_wait());
+    defer_waiting(q);
+}
+
+/* queue_revive - an administrator's flush: q may be tried at once. May
+ * free q. */
+static void queue_revive(struct qmgr_queue *q)
+{
+    if (q->conc.state == QMGR_CONC_READY)
+        return;
+    qmgr_conc_revive(&q->conc, &q->tp->cp, q->busy);
+    queue_alive(q, "flush");
+    queue_release(q);
+}
+
+/* revive_matching - revive the queues of transport (NULL: any) whose next
+ * hop is nexthop (NULL: any; compared without case). */
+static void revive_matching(const char *transport, const char *nexthop)
+{
+    for (size_t h = 0; h < QUEUE_HASH; h++) {
+        for (struct qmgr_queue *q = queue_hash[h], *next; q != NULL; q = next) {
+            next = q->hnext; /* q may be freed */
+            if ((transport == NULL || strcmp(q->tp->name, transport) == 0) &&
+                (nexthop == NULL || strcasecmp(q->nexthop, nexthop) == 0))
+                queue_revive(q);
+        }
+    }
+    qmgr_kick();
+}
+
+void qmgr_revive_transports(void)
+{
+    for (struct qmgr_transport *tp = transports; tp; tp = tp->next)
+        tp->dead_until = 0;
+    revive_matching(NULL, NULL);
+}
+
+void qmgr_revive_dest(const char *transport, const char *nexthop)
+{
+    revive_matching(transport, nexthop);
 }
 
 void qmgr_enqueue(struct qmgr_message *m, struct qmgr_rcpt *rc, const char *transport,
@@ -224,6 +405,10 @@ void qmgr_enqueue(struct qmgr_message *m, struct qmgr_rcpt *rc, const char *tran
     }
     struct qmgr_queue *q = get_queue(tp, key.data, nexthop);
     buf_free(&key);
+    if (q->conc.state == QMGR_CONC_DEAD) {
+        qmgr_rcpt_defer(m, rc, q->dead_dsn, q->dead_reason);
+        return;
+    }
 
     struct qmgr_entry *e = xmalloc(sizeof(*e));
     e->m = m;
@@ -367,7 +552,7 @@ static int try_reply(struct qmgr_request *req, struct deliver_result *res, struc
     struct memsrc src = {req->in.data, req->in.len, 0, 0};
     struct stream *s = stream_open(-1, 0);
     stream_set_io(s, mem_read, mem_write, &src);
-    int rc = deliver_reply_read(s, req->n, res, why);
+    int rc = deliver_reply_read(s, req->n, res, &req->site_fail, why);
     (void)stream_close(s);
     if (rc == 0)
         return 1;
@@ -376,9 +561,38 @@ static int try_reply(struct qmgr_request *req, struct deliver_result *res, struc
     return src.ran_out ? 0 : -1;
 }
 
+/* feedback - what this reply says about the destination (before the
+ * request ends: q may be released then). */
+static void feedback(struct qmgr_request *req, const struct deliver_result *res)
+{
+    struct qmgr_queue *q = req->q;
+    if (!req->site_fail) {
+        enum qmgr_conc_state was = q->conc.state;
+        qmgr_conc_success(&q->conc, &q->tp->cp, q->busy);
+        if (was != QMGR_CONC_READY)
+            queue_alive(q, was == QMGR_CONC_PROBE ? "probe delivered" : "delivered");
+        else
+            queue_debug(q, "positive feedback");
+        return;
+    }
+    if (!qmgr_conc_failure(&q->conc, &q->tp->cp)) {
+        queue_debug(q, "negative feedback");
+        return;
+    }
+    const struct deliver_result *why = &res[0];
+    for (size_t i = 0; i < req->n; i++) {
+        if (res[i].status == DELIVER_DEFER) {
+            why = &res[i];
+            break;
+        }
+    }
+    queue_dead(q, why->dsn, why->reason ? why->reason : "");
+}
+
 static void reply_done(struct qmgr_request *req, struct deliver_result *res)
 {
     struct qmgr_message *m = req->m;
+    feedback(req, res);
     request_end(req);
     for (size_t i = 0; i < req->n; i++) {
         struct qmgr_rcpt *rc = req->rc[i];
@@ -467,9 +681,13 @@ static void encode(struct qmgr_request *req)
     dr.nexthop = xstrdup(req->q->nexthop);
     dr.arrival = m->arrival;
     dr.flags = 0;
-    for (size_t i = 0; i < req->n; i++)
+    dr.envid = xstrdup(m->envid ? m->envid : "");
+    dr.ret = m->dsn_ret;
+    for (size_t i = 0; i < req->n; i++) {
         deliver_request_add_rcpt(&dr, req->rc[i]->address, req->rc[i]->orcpt,
                                  (int64_t)req->rc[i]->offset);
+        dr.rcpt[i].notify = req->rc[i]->notify;
+    }
     struct stream *s = stream_open(-1, 0);
     stream_set_io(s, NULL, mem_write, &req->out);
     if (deliver_request_write(s, &dr) < 0 || stream_close(s) < 0)
@@ -529,16 +747,25 @@ static void schedule(void *unused)
         progress = 0;
         for (struct qmgr_queue *q = ready_head, *next; q != NULL; q = next) {
             next = q->rnext;
+            if (q->conc.state == QMGR_CONC_DEAD) {
+                defer_waiting(q);
+                continue;
+            }
             int dead = transport_dead(q->tp);
             /* an unavailable transport takes no slot: its mail is deferred */
             if (!dead && inflight >= (size_t)qmgr_set.inflight_limit)
                 return;
-            if (!dead && q->tp->conc_limit > 0 && q->busy >= q->tp->conc_limit)
+            if (!dead && q->busy >= qmgr_conc_allowed(&q->conc))
                 continue;
             dispatch(q);
             progress = 1;
         }
     } while (progress);
+}
+
+void qmgr_deliver_init(void)
+{
+    feedback_debug = conf_bool("destination_concurrency_feedback_debug");
 }
 
 void qmgr_kick(void)

@@ -22,6 +22,7 @@
 #include "mail/qmgr_backoff.h"
 #include "mail/queue_dirs.h"
 #include "mail/queue_file.h"
+#include "mail/smtp_cmd.h"
 #include "qmgr.h"
 #include "util/alloc.h"
 #include "util/events.h"
@@ -30,6 +31,7 @@
 
 #define QMGR_RETRY_DELAY 60   /* seconds before finishing is tried again */
 #define QMGR_TEXT_MAX    4000 /* deliver_request.c refuses longer envelope text */
+#define QMGR_ENVID_MAX   100  /* RFC 3461 4.4 */
 
 size_t qmgr_message_count;
 size_t qmgr_rcpt_in_memory;
@@ -61,6 +63,7 @@ static void message_free(struct qmgr_message *m)
     qmgr_message_count--;
     free(m->rcpt);
     free(m->sender);
+    free(m->envid);
     free(m);
 }
 
@@ -80,6 +83,29 @@ static int text_ok(const char *s)
 
 enum read_result { READ_OK, READ_DAMAGED, READ_LATER, READ_GONE };
 
+/* read_dsn_attr - the message's DSN ENVID and RET (RFC 3461 4.3, 4.4) from
+ * a QF_ATTR "name=value". A value an agent could not pass on (control
+ * characters, too long) is dropped: the mail still goes, without it. */
+static void read_dsn_attr(struct qmgr_message *m, const char *attr)
+{
+    if (strncmp(attr, "dsn_envid=", 10) == 0) {
+        const char *v = attr + 10;
+        size_t n = strlen(v);
+        int ok = n > 0 && n <= QMGR_ENVID_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] <= 0x7e;
+        if (ok && m->envid == NULL)
+            m->envid = xstrdup(v);
+        else if (!ok)
+            msg_warn("%s: ignoring a bad DSN envelope ID", m->id);
+    } else if (strncmp(attr, "dsn_ret=", 8) == 0) {
+        if (strcasecmp(attr + 8, "FULL") == 0)
+            m->dsn_ret = DELIVER_RET_FULL;
+        else if (strcasecmp(attr + 8, "HDRS") == 0)
+            m->dsn_ret = DELIVER_RET_HDRS;
+    }
+}
+
 /* read_message - sender, arrival, size and the open recipients of path.
  * The file is hostile: one sender and one time record, well-formed. */
 static enum read_result read_message(const char *path, struct qmgr_message *m, struct buf *why)
@@ -87,7 +113,7 @@ static enum read_result read_message(const char *path, struct qmgr_message *m, s
     struct buf data = BUF_INIT, orcpt = BUF_INIT;
     struct qf_reader *r = qf_open(path, 0, why);
     enum read_result res = READ_OK;
-    int have_time = 0, have_orcpt = 0;
+    int have_time = 0, have_orcpt = 0, notify = 0;
     int64_t content = 0;
     size_t cap = 0;
 
@@ -130,6 +156,17 @@ static enum read_result read_message(const char *path, struct qmgr_message *m, s
             buf_set(&orcpt, data.data);
             have_orcpt = 1;
             continue; /* applies to the next record */
+        case QF_NOTIFY:
+            /* the reader checked the order and the number; NEVER wins over
+             * anything it was (wrongly) combined with */
+            if (qf_notify_parse(data.data, data.len, &notify) < 0)
+                notify = 0;
+            if (notify & SMTP_NOTIFY_NEVER)
+                notify = SMTP_NOTIFY_NEVER;
+            continue; /* applies to the next record */
+        case QF_ATTR:
+            read_dsn_attr(m, data.data);
+            break;
         case QF_RCPT:
             if (m->nrcpt == cap) {
                 cap = cap ? 2 * cap : 8;
@@ -139,6 +176,7 @@ static enum read_result read_message(const char *path, struct qmgr_message *m, s
             /* an unusable original recipient is dropped, not the recipient */
             m->rcpt[m->nrcpt].orcpt = xstrdup(have_orcpt && text_ok(orcpt.data) ? orcpt.data : "");
             m->rcpt[m->nrcpt].offset = off;
+            m->rcpt[m->nrcpt].notify = notify;
             m->rcpt[m->nrcpt].finished = 0;
             m->nrcpt++;
             qmgr_rcpt_in_memory++;
@@ -150,6 +188,7 @@ static enum read_result read_message(const char *path, struct qmgr_message *m, s
             break;
         }
         have_orcpt = 0;
+        notify = 0;
         if (res != READ_OK)
             break;
     }
@@ -196,7 +235,7 @@ static void log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *rc
                         const char *dsn, const char *reason)
 {
     struct deliver_request r;
-    struct deliver_rcpt drc = {rc->address, rc->orcpt, rc->offset};
+    struct deliver_rcpt drc = {rc->address, rc->orcpt, rc->offset, rc->notify};
     struct deliver_result res;
 
     deliver_request_init(&r);
@@ -230,7 +269,13 @@ static void log_expired(const struct qmgr_message *m, const struct qmgr_rcpt *rc
 static int return_rcpt(struct qmgr_message *m, struct qmgr_rcpt *rc, const char *dsn,
                        const char *reason, int is_expiry)
 {
-    struct bounce_rcpt br = {rc->address, rc->orcpt, dsn, "failed", reason, (int64_t)rc->offset};
+    struct bounce_rcpt br = {.address = rc->address,
+                             .orcpt = rc->orcpt,
+                             .dsn = dsn,
+                             .action = "failed",
+                             .reason = reason,
+                             .offset = (int64_t)rc->offset,
+                             .notify = rc->notify};
     struct buf why = BUF_INIT, path = BUF_INIT;
     struct qf_reader *r;
 
@@ -264,8 +309,13 @@ void qmgr_rcpt_defer(struct qmgr_message *m, struct qmgr_rcpt *rc, const char *d
                      const char *reason)
 {
     if (!expired(m) || return_rcpt(m, rc, dsn, reason, 1) < 0) {
-        struct bounce_rcpt br = {rc->address, rc->orcpt, dsn,
-                                 "delayed",   reason,    (int64_t)rc->offset};
+        struct bounce_rcpt br = {.address = rc->address,
+                                 .orcpt = rc->orcpt,
+                                 .dsn = dsn,
+                                 .action = "delayed",
+                                 .reason = reason,
+                                 .offset = (int64_t)rc->offset,
+                                 .notify = rc->notify};
         struct buf why = BUF_INIT;
         if (bounce_append(MAIL_SOCK_DEFER, m->id, &br, &why) < 0)
             msg_warn("%s: cannot record the delay of <%s>: %s", m->id, rc->address, buf_cstr(&why));
@@ -384,14 +434,18 @@ static int log_exists(const char *queue, const char *id)
     return rc;
 }
 
-/* count_open - the recipients still open in the queue file at path. */
-static enum read_result count_open(const char *path, size_t *n, struct buf *why)
+/* count_open - the recipients still open in the queue file at path, and
+ * its QF_WARN record (*warn_off -1 when there is none). */
+static enum read_result count_open(const char *path, size_t *n, off_t *warn_off,
+                                   long long *warn_time, struct buf *why)
 {
     struct buf data = BUF_INIT;
     struct qf_reader *r = qf_open(path, 0, why);
     enum read_result res = READ_OK;
 
     *n = 0;
+    *warn_off = -1;
+    *warn_time = 0;
     if (r == NULL)
         return errno == ENOENT ? READ_GONE : errno == EBADMSG ? READ_DAMAGED : READ_LATER;
     for (;;) {
@@ -404,23 +458,55 @@ static enum read_result count_open(const char *path, size_t *n, struct buf *why)
             break;
         if (type == QF_RCPT)
             (*n)++;
+        else if (type == QF_WARN && qf_warn_parse(data.data, data.len, warn_time) == 0)
+            *warn_off = off;
     }
     qf_close(r);
     buf_free(&data);
     return res;
 }
 
-/* finish_message - every recipient has had its pass. */
+/* send_delay_warning - the delay warning is due: have it sent for the
+ * recipients in defer/ID, then clear the QF_WARN time so it goes once. A
+ * failure leaves the time as it is: the next pass tries again. */
+static void send_delay_warning(struct qmgr_message *m, const char *path, off_t warn_off)
+{
+    struct buf why = BUF_INIT;
+    struct qf_reader *r;
+
+    if (bounce_warn(m->id, "active", m->sender, &why) < 0) {
+        msg_warn("%s: delay warning not sent: %s; will try again later", m->id, buf_cstr(&why));
+    } else if ((r = qf_open(path, 1, &why)) == NULL) {
+        msg_warn("%s: cannot clear the delay warning time: %s; the warning may be repeated", m->id,
+                 buf_cstr(&why));
+    } else {
+        if (qf_update_warn(r, warn_off, 0, &why) < 0)
+            msg_warn("%s: cannot clear the delay warning time: %s; the warning may be repeated",
+                     m->id, buf_cstr(&why));
+        qf_close(r);
+    }
+    buf_free(&why);
+}
+
+/* finish_message - every recipient has had its pass. Notices go out while
+ * the file is still in active/ (they quote it): the bounce for returned
+ * recipients, the success notice (trace/ID, NOTIFY=SUCCESS), and a delay
+ * warning when QF_WARN says it is due and recipients are still deferred.
+ * A message with no open recipient is removed only after its bounce and
+ * success notices are queued; until then it waits in deferred/. */
 static void finish_message(struct qmgr_message *m)
 {
     struct buf path = BUF_INIT, why = BUF_INIT;
     size_t open_rcpt = 0;
+    off_t warn_off = -1;
+    long long warn_time = 0;
+    int notice_pending = 0;
 
     if (qmgr_active_path(m->id, &path) < 0) {
         finish_later(m);
         goto out;
     }
-    switch (count_open(path.data, &open_rcpt, &why)) {
+    switch (count_open(path.data, &open_rcpt, &warn_off, &warn_time, &why)) {
     case READ_OK:
         break;
     case READ_GONE:
@@ -439,17 +525,21 @@ static void finish_message(struct qmgr_message *m)
         finish_later(m);
         goto out;
     }
-    if (open_rcpt == 0) {
-        if (log_exists("bounce", m->id) && bounce_flush(m->id, "active", m->sender, &why) < 0) {
-            msg_warn("%s: bounce notice not sent: %s; will try again later", m->id, buf_cstr(&why));
-            if (defer_file(m, path.data) < 0) {
-                finish_later(m);
-                goto out;
-            }
-            message_free(m);
-            qmgr_scan_room();
-            goto out;
-        }
+    /* Postfix sends the bounce for returned recipients at once, whatever
+     * the others are waiting for. */
+    if (log_exists("bounce", m->id) && bounce_flush(m->id, "active", m->sender, &why) < 0) {
+        msg_warn("%s: bounce notice not sent: %s; will try again later", m->id, buf_cstr(&why));
+        notice_pending = 1;
+    }
+    if (log_exists("trace", m->id) && bounce_trace(m->id, "active", m->sender, &why) < 0) {
+        msg_warn("%s: success notice not sent: %s; will try again later", m->id, buf_cstr(&why));
+        notice_pending = 1;
+    }
+    if (open_rcpt > 0 && warn_off >= 0 && warn_time > 0 && warn_time <= (long long)time(NULL) &&
+        log_exists("defer", m->id))
+        send_delay_warning(m, path.data, warn_off);
+
+    if (open_rcpt == 0 && !notice_pending) {
         if (m->expired_bounced)
             msg_info("%s: from=<%s>, status=expired, returned to sender", m->id, m->sender);
         unlink_log("defer", m->id);

@@ -6,18 +6,26 @@
  * never changed under readdir(). Only regular files named by a valid queue
  * ID count: temporary files (".ID.tmp") belong to their writers. A scan
  * that stops at the active limit resumes when a message leaves memory.
+ *
+ * A site scan (postqueue -s) walks deferred/ like a flush, but activates
+ * only the messages with an open recipient in the site's domain; it
+ * revives the destinations those recipients resolve to first, so that
+ * a dead destination does not defer them again at once.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mail/queue_dirs.h"
+#include "mail/queue_file.h"
 #include "mail/queue_id.h"
 #include "qmgr.h"
+#include "util/alloc.h"
 #include "util/argv.h"
 #include "util/buf.h"
 #include "util/events.h"
@@ -112,10 +120,13 @@ struct scan {
     int ignore_time; /* this scan takes deferred mail whatever its retry time */
     int blocked;     /* stopped at the active limit */
     int again;       /* another scan was asked for: 1 due files, 2 all */
+    char *site;      /* a site scan: its domain */
 };
 
-static struct scan incoming = {"incoming", NULL, 0, 0, 0, 0};
-static struct scan deferred = {"deferred", NULL, 0, 0, 0, 0};
+static struct scan incoming = {"incoming", NULL, 0, 0, 0, 0, NULL};
+static struct scan deferred = {"deferred", NULL, 0, 0, 0, 0, NULL};
+static struct scan site_scan = {"deferred", NULL, 0, 1, 0, 0, NULL};
+static struct argv *sites_waiting; /* site scans asked for while one runs */
 
 static void scan_run(void *ctx);
 
@@ -130,7 +141,7 @@ static void scan_start(struct scan *s, int ignore_time)
     s->next = 0;
     s->ignore_time = ignore_time;
     s->blocked = 0;
-    walk(s->queue, 0, s->queue == deferred.queue && !ignore_time ? time(NULL) : 0, s->paths);
+    walk(s->queue, 0, s == &deferred && !ignore_time ? time(NULL) : 0, s->paths);
     /* Queue IDs sort by time: oldest mail first, across hash directories. */
     qsort(s->paths->argv, s->paths->argc, sizeof(*s->paths->argv), by_id);
     event_timer(scan_run, s, 0);
@@ -146,6 +157,48 @@ static int still_due(const struct scan *s, const char *path)
     return lstat(path, &st) == 0 && st.st_mtime <= time(NULL);
 }
 
+/* rcpt_in_site - addr's domain is site (no case). */
+static int rcpt_in_site(const char *addr, const char *site)
+{
+    const char *at = strrchr(addr, '@');
+    return at != NULL && strcasecmp(at + 1, site) == 0;
+}
+
+/* site_wanted - path has an open recipient in s->site; the destinations
+ * of those recipients are revived. A file that cannot be read is left for
+ * the next ordinary scan. */
+static int site_wanted(const struct scan *s, const char *path)
+{
+    struct buf why = BUF_INIT, data = BUF_INIT;
+    struct resolve_result rr;
+    struct qf_reader *r;
+    int wanted = 0;
+
+    if (s->site == NULL)
+        return 1;
+    if ((r = qf_open(path, 0, &why)) == NULL) {
+        buf_free(&why);
+        return 0;
+    }
+    resolve_result_init(&rr);
+    for (;;) {
+        int type;
+        off_t off;
+        if (qf_read(r, &type, &data, &off, &why) <= 0)
+            break;
+        if (type != QF_RCPT || !rcpt_in_site(data.data, s->site))
+            continue;
+        wanted = 1;
+        if (resolve_addr(qmgr_set.resolver, data.data, &rr, &why) == 0)
+            qmgr_revive_dest(rr.transport.data, rr.nexthop.data);
+    }
+    qf_close(r);
+    resolve_result_free(&rr);
+    buf_free(&why);
+    buf_free(&data);
+    return wanted;
+}
+
 static void scan_run(void *ctx)
 {
     struct scan *s = ctx;
@@ -153,7 +206,8 @@ static void scan_run(void *ctx)
         return;
     for (int n = 0; n < SCAN_BATCH && s->next < s->paths->argc; n++) {
         const char *path = s->paths->argv[s->next];
-        if (still_due(s, path) && qmgr_message_activate(s->queue, path, base_name(path)) < 0) {
+        if (still_due(s, path) && site_wanted(s, path) &&
+            qmgr_message_activate(s->queue, path, base_name(path)) < 0) {
             s->blocked = 1; /* qmgr_scan_room() resumes */
             return;
         }
@@ -165,6 +219,18 @@ static void scan_run(void *ctx)
     }
     argv_free(s->paths);
     s->paths = NULL;
+    if (s == &site_scan) {
+        free(s->site);
+        s->site = NULL;
+        /* the first starts a scan, the others wait again, in order */
+        struct argv *waiting = sites_waiting;
+        sites_waiting = NULL;
+        for (size_t i = 0; waiting != NULL && i < waiting->argc; i++)
+            qmgr_scan_site(waiting->argv[i]);
+        if (waiting != NULL)
+            argv_free(waiting);
+        return;
+    }
     if (s->again) {
         int all = s->again == 2;
         s->again = 0;
@@ -182,6 +248,27 @@ void qmgr_scan_deferred(int ignore_time)
     scan_start(&deferred, ignore_time);
 }
 
+void qmgr_scan_site(const char *site)
+{
+    msg_info("flush site %s", site);
+    /* The next hop of the usual route for a domain is the domain itself:
+     * revive that now, even when nothing is queued for it. */
+    qmgr_revive_dest(NULL, site);
+    if (site_scan.paths != NULL) {
+        if (strcasecmp(site_scan.site, site) == 0)
+            return;
+        if (sites_waiting == NULL)
+            sites_waiting = argv_alloc();
+        for (size_t i = 0; i < sites_waiting->argc; i++)
+            if (strcasecmp(sites_waiting->argv[i], site) == 0)
+                return;
+        argv_add(sites_waiting, site);
+        return;
+    }
+    site_scan.site = xstrdup(site);
+    scan_start(&site_scan, 1);
+}
+
 void qmgr_scan_room(void)
 {
     /* From a timer, not inline: the caller is in the middle of finishing a
@@ -193,6 +280,10 @@ void qmgr_scan_room(void)
     if (deferred.blocked) {
         deferred.blocked = 0;
         event_timer(scan_run, &deferred, 0);
+    }
+    if (site_scan.blocked) {
+        site_scan.blocked = 0;
+        event_timer(scan_run, &site_scan, 0);
     }
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "conf/mail_conf.h"
+#include "dns/dns.h"
 #include "mail/anvil_client.h"
 #include "mail/mail_proto.h"
 #include "mail/mail_server.h"
@@ -288,8 +289,10 @@ void smtpd_reset(struct smtpd_state *st)
     buf_reset(&st->first_rcpt);
     argv_free(st->rcpts);
     argv_free(st->orcpts);
+    argv_free(st->notifies);
     st->rcpts = argv_alloc();
     st->orcpts = argv_alloc();
+    st->notifies = argv_alloc();
 }
 
 const char *smtpd_anvil_ident(const struct smtpd_state *st)
@@ -542,6 +545,10 @@ static void cmd_rcpt(struct smtpd_state *st, const struct smtp_cmd *cmd)
         o += 7;
     argv_add(st->rcpts, st->recipient);
     argv_add(st->orcpts, o);
+    char notify[8] = "";
+    if (st->rcpt_path.notify) /* RFC 3461 4.1, kept as QF_NOTIFY */
+        snprintf(notify, sizeof(notify), "%d", st->rcpt_path.notify);
+    argv_add(st->notifies, notify);
     if (st->rcpt_count == 0) {
         /* Kept for the Received: header's "for <rcpt>" (one recipient only). */
         buf_set(&st->first_rcpt, st->recipient);
@@ -782,6 +789,7 @@ static void service(struct stream *client, const struct server_ctx *ctx)
     buf_init(&st.auth_mechs);
     st.rcpts = argv_alloc();
     st.orcpts = argv_alloc();
+    st.notifies = argv_alloc();
     smtp_path_init(&st.mail_path);
     smtp_path_init(&st.rcpt_path);
     session_done = 0;
@@ -841,6 +849,7 @@ out:
     buf_free(&st.auth_mechs);
     argv_free(st.rcpts);
     argv_free(st.orcpts);
+    argv_free(st.notifies);
     if (st.tls) {
         /* close_notify, then hand the stream back to plain I/O with nothing
          * left to write, so the skeleton's close never writes plaintext on
@@ -890,6 +899,8 @@ static void pre_init(const struct server_ctx *ctx)
     if (s->hard_error_limit < 1)
         s->hard_error_limit = 1;
 
+    if (dns_init(&why) < 0) /* resolv.conf, before the chroot hides it */
+        msg_warn("%s", buf_cstr(&why));
     if (smtpd_check_init(&why) < 0)
         msg_fatal("%s", buf_cstr(&why));
     if (smtpd_tls_init(&why) < 0)

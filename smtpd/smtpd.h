@@ -74,6 +74,7 @@ struct smtpd_state {
     struct buf first_rcpt;         /* the first recipient, for the Received: header */
     struct argv *rcpts;            /* accepted recipients, sent to cleanup at DATA/BDAT */
     struct argv *orcpts;           /* parallel: ORCPT or "" */
+    struct argv *notifies;         /* parallel: NOTIFY bits in decimal, "" when not given */
     struct buf auth_mechs;         /* mechanisms from the auth service, at EHLO */
     void *jmp;                     /* session end (jmp_buf *) */
 };

@@ -137,6 +137,8 @@ static int open_queue_file(struct smtpd_state *st)
     for (size_t i = 0; i < st->rcpts->argc; i++) {
         if (st->orcpts->argv[i][0])
             cleanup_client_str(st->cleanup, QF_ORCPT, st->orcpts->argv[i]);
+        if (st->notifies->argv[i][0])
+            cleanup_client_str(st->cleanup, QF_NOTIFY, st->notifies->argv[i]);
         cleanup_client_str(st->cleanup, QF_RCPT, st->rcpts->argv[i]);
     }
     struct buf h = BUF_INIT;

@@ -459,9 +459,29 @@ enum dns_status dns_parse_answer(const unsigned char *answer, size_t len, int ty
     return dns_parse(answer, len, type, NULL, out, why);
 }
 
+/* The resolver state captured by dns_init before chroot; reused for every
+ * lookup (single-threaded processes). */
+static struct __res_state dns_state;
+static int dns_state_ok;
+
+int dns_init(struct buf *why)
+{
+    if (dns_state_ok)
+        return 0;
+    memset(&dns_state, 0, sizeof(dns_state));
+    if (res_ninit(&dns_state) != 0) {
+        buf_setf(why, "cannot initialize the DNS resolver");
+        return -1;
+    }
+    /* Absolute names only: never try them under the search list. */
+    dns_state.options &= ~(unsigned long)(RES_DEFNAMES | RES_DNSRCH);
+    dns_state_ok = 1;
+    return 0;
+}
+
 enum dns_status dns_lookup(const char *name, int type, struct dns_rr **out, struct buf *why)
 {
-    struct __res_state rs;
+    struct __res_state local, *rsp = &local;
     char qname[NS_MAXDNAME];
     size_t nlen;
     unsigned char *answer;
@@ -483,18 +503,22 @@ enum dns_status dns_lookup(const char *name, int type, struct dns_rr **out, stru
         return DNS_INVAL;
     }
 
-    memset(&rs, 0, sizeof(rs));
-    if (res_ninit(&rs) != 0) {
-        buf_setf(why, "cannot initialize the DNS resolver");
-        return DNS_RETRY;
+    if (dns_state_ok) {
+        rsp = &dns_state;
+    } else {
+        memset(&local, 0, sizeof(local));
+        if (res_ninit(&local) != 0) {
+            buf_setf(why, "cannot initialize the DNS resolver");
+            return DNS_RETRY;
+        }
+        /* An absolute name: never try it under the search list. */
+        local.options &= ~(unsigned long)(RES_DEFNAMES | RES_DNSRCH);
     }
-    /* An absolute name: never try it under the search list. */
-    rs.options &= ~(unsigned long)(RES_DEFNAMES | RES_DNSRCH);
     answer = xmalloc(DNS_ANSWER_MAX);
-    len = res_nquery(&rs, qname, ns_c_in, type, answer, DNS_ANSWER_MAX);
+    len = res_nquery(rsp, qname, ns_c_in, type, answer, DNS_ANSWER_MAX);
     if (len < 0) {
         /* The h_errno mapping of Postfix's dns_lookup. */
-        switch (rs.res_h_errno) {
+        switch (rsp->res_h_errno) {
         case HOST_NOT_FOUND:
             buf_setf(why, "host or domain name not found: %s", qname);
             st = DNS_NOTFOUND;
@@ -515,7 +539,7 @@ enum dns_status dns_lookup(const char *name, int type, struct dns_rr **out, stru
             break;
         default:
             buf_setf(why, "DNS lookup of %s %s failed: resolver error %d", qname,
-                     dns_type_name(type), rs.res_h_errno);
+                     dns_type_name(type), rsp->res_h_errno);
             st = DNS_RETRY;
             break;
         }
@@ -526,6 +550,7 @@ enum dns_status dns_lookup(const char *name, int type, struct dns_rr **out, stru
         st = dns_parse(answer, (size_t)len, type, qname, out, why);
     }
     free(answer);
-    res_nclose(&rs);
+    if (rsp == &local)
+        res_nclose(&local);
     return st;
 }

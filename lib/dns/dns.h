@@ -47,6 +47,12 @@ struct dns_rr {
     char data[DNS_NAME_MAX > 1024 ? DNS_NAME_MAX : 1024];
 };
 
+/* dns_init - read the resolver configuration (/etc/resolv.conf) now and
+ * keep it for every later dns_lookup of this process: call it before
+ * chroot (pre_init), where the file is still visible. Idempotent; 0, or
+ * -1 + why (lookups then initialize per call, as without dns_init). */
+int dns_init(struct buf *why);
+
 /* dns_lookup - records of type for name (absolute; a trailing dot is
  * allowed; no search list is applied). MX answers are sorted by preference
  * with the order among equal preferences shuffled (RFC 5321 5.1); CNAME

@@ -1,5 +1,6 @@
 /* bounce_client - requests to the bounce service (see bounce_client.h and
- * mail_proto.h "bounce"). One request per connection; text is made safe
+ * mail_proto.h "bounce"): appends to bounce/ID, defer/ID and trace/ID, and
+ * the three notices (flush, warn, trace). One request per connection; text is made safe
  * and bounded here, so that a strange address or a multi-line reason from
  * a delivery attempt is recorded instead of refused (the service refuses
  * control characters and over-long values).
@@ -21,7 +22,8 @@
 
 /* the longest reason the service accepts: it must fit one log line */
 #define REASON_MAX (BOUNCE_LOG_LINE_MAX - 16)
-#define ID_MAX     64 /* the service checks the exact syntax */
+#define ID_MAX     64  /* the service checks the exact syntax */
+#define MTA_MAX    255 /* a host name (RFC 1035 2.3.4) */
 
 /* add_text - s with control characters (CR and LF among them) as spaces,
  * cut at max bytes. */
@@ -86,13 +88,38 @@ int bounce_append(const char *service, const char *queue_id, const struct bounce
     add_text(&l, "orcpt", r->orcpt, ADDR_MAX_BYTES);
     /* a code garbled on the way from a delivery attempt must not keep the
      * recipient from being recorded: the class follows the action */
-    const char *dsn = r->dsn;
-    if (!dsn_status_valid(dsn))
-        dsn = r->action && strcmp(r->action, "delayed") == 0 ? "4.0.0" : "5.0.0";
+    const char *dsn = r->dsn, *action = r->action ? r->action : "";
+    if (strcmp(action, "delayed") == 0) {
+        if (!dsn_status_valid(dsn) || dsn[0] == '2')
+            dsn = "4.0.0";
+    } else if (strcmp(action, "failed") == 0) {
+        if (!dsn_status_valid(dsn) || dsn[0] == '2')
+            dsn = "5.0.0";
+    } else if (!dsn_status_valid(dsn) || dsn[0] != '2') { /* delivered, relayed, expanded */
+        dsn = "2.0.0";
+    }
     attr_add_str(&l, "dsn", dsn);
-    add_text(&l, "action", r->action, 16);
+    add_text(&l, "action", action, 16);
     add_text(&l, "reason", r->reason, REASON_MAX);
     attr_add_int(&l, "offset", r->offset);
+    add_text(&l, "mta", r->mta, MTA_MAX);
+    add_text(&l, "diag", r->diag, REASON_MAX);
+    attr_add_int(&l, "notify", r->notify & 0x0f);
+    int rc = request(service, &l, why);
+    attr_list_free(&l);
+    return rc;
+}
+
+/* notice - one of the three notice requests (same attributes). */
+static int notice(const char *service, const char *req, const char *queue_id, const char *queue_dir,
+                  const char *sender, struct buf *why)
+{
+    struct attr_list l;
+    attr_list_init(&l);
+    attr_add_str(&l, "request", req);
+    add_text(&l, "queue_id", queue_id, ID_MAX);
+    add_text(&l, "queue_dir", queue_dir, 64);
+    add_text(&l, "sender", sender, ADDR_MAX_BYTES);
     int rc = request(service, &l, why);
     attr_list_free(&l);
     return rc;
@@ -100,13 +127,15 @@ int bounce_append(const char *service, const char *queue_id, const struct bounce
 
 int bounce_flush(const char *queue_id, const char *queue_dir, const char *sender, struct buf *why)
 {
-    struct attr_list l;
-    attr_list_init(&l);
-    attr_add_str(&l, "request", "flush");
-    add_text(&l, "queue_id", queue_id, ID_MAX);
-    add_text(&l, "queue_dir", queue_dir, 64);
-    add_text(&l, "sender", sender, ADDR_MAX_BYTES);
-    int rc = request(MAIL_SOCK_BOUNCE, &l, why);
-    attr_list_free(&l);
-    return rc;
+    return notice(MAIL_SOCK_BOUNCE, "flush", queue_id, queue_dir, sender, why);
+}
+
+int bounce_warn(const char *queue_id, const char *queue_dir, const char *sender, struct buf *why)
+{
+    return notice(MAIL_SOCK_DEFER, "warn", queue_id, queue_dir, sender, why);
+}
+
+int bounce_trace(const char *queue_id, const char *queue_dir, const char *sender, struct buf *why)
+{
+    return notice(MAIL_SOCK_TRACE, "trace", queue_id, queue_dir, sender, why);
 }

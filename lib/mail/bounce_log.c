@@ -60,6 +60,15 @@ void bounce_log_format(struct buf *out, const struct bounce_log_entry *e)
     snprintf(num, sizeof(num), "%lld", (long long)e->when);
     put_field(out, "time", num);
     put_field(out, "reason", e->reason);
+    /* the DSN details only when known, so old readers see old entries */
+    if (e->mta && e->mta[0])
+        put_field(out, "mta", e->mta);
+    if (e->diag && e->diag[0])
+        put_field(out, "diag", e->diag);
+    if (e->notify != 0) {
+        snprintf(num, sizeof(num), "%d", e->notify);
+        put_field(out, "notify", num);
+    }
     buf_putc(out, '\n');
 }
 
@@ -233,6 +242,8 @@ void bounce_log_entry_free(struct bounce_log_entry *e)
     free(e->status);
     free(e->action);
     free(e->reason);
+    free(e->mta);
+    free(e->diag);
     memset(e, 0, sizeof(*e));
     e->offset = -1;
 }
@@ -267,12 +278,18 @@ static void take_field(struct bounce_log_entry *e, char *line)
         e->offset = str_to_long(value, 0, LONG_MAX, &n) == 0 ? (int64_t)n : -1;
     else if (strcmp(line, "time") == 0)
         e->when = str_to_long(value, 0, LONG_MAX, &n) == 0 ? (time_t)n : 0;
+    else if (strcmp(line, "mta") == 0)
+        set_str(&e->mta, value);
+    else if (strcmp(line, "diag") == 0)
+        set_str(&e->diag, value);
+    else if (strcmp(line, "notify") == 0) /* SMTP_NOTIFY_* bits: 4 of them */
+        e->notify = str_to_long(value, 0, 15, &n) == 0 ? (int)n : 0;
 }
 
 /* finish - fill the defaults of fields the entry did not have. */
 static void finish(struct bounce_log_entry *e)
 {
-    char **fields[] = {&e->orcpt, &e->status, &e->action, &e->reason};
+    char **fields[] = {&e->orcpt, &e->status, &e->action, &e->reason, &e->mta, &e->diag};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (*fields[i] == NULL)
             *fields[i] = xstrdup("");

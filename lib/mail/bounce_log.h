@@ -12,6 +12,9 @@
  *   action=<failed|delayed>
  *   time=<seconds>
  *   reason=<text>
+ *   mta=<remote MTA host>          (only when known)
+ *   diag=<type; diagnostic text>   (only when known)
+ *   notify=<SMTP_NOTIFY_* bits>    (only when not 0)
  *
  * Values never contain CR, LF or NUL (the writer replaces them with
  * spaces). A reader skips unknown fields, bounds every line, and treats a
@@ -35,6 +38,9 @@ struct bounce_log_entry {
     char *action; /* "failed", "delayed" */
     time_t when;
     char *reason;
+    char *mta;  /* "" when not known (never NULL after a read) */
+    char *diag; /* "" when not known */
+    int notify; /* SMTP_NOTIFY_* bits; 0 = not given */
 };
 
 /* bounce_log_format - one entry in the file format into out (appended). */

@@ -11,10 +11,12 @@
 #include "mail/header.h"
 #include "mail/mail_proto.h"
 #include "mail/queue_file.h"
+#include "mail/smtp_cmd.h"
 #include "util/alloc.h"
 #include "util/msg.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -76,6 +78,7 @@ void cleanup_msg_free(struct cleanup_msg *m)
     argv_free(m->attrs);
     argv_free(m->rcpts);
     argv_free(m->orcpts);
+    free(m->notify);
     argv_free(m->hdr_rcpts);
     argv_free(m->resent_rcpts);
     header_reader_free(m->hr);
@@ -107,7 +110,40 @@ static int same_addr(const char *a, const char *b)
     return la == lb && memcmp(a, b, la) == 0 && strcasecmp(at_a, at_b) == 0;
 }
 
-int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt)
+int cleanup_msg_notify_words(const char *s, size_t n, int *bits)
+{
+    static const struct {
+        const char *word;
+        int bit;
+    } words[] = {{"SUCCESS", SMTP_NOTIFY_SUCCESS},
+                 {"FAILURE", SMTP_NOTIFY_FAILURE},
+                 {"DELAY", SMTP_NOTIFY_DELAY}};
+    int v = 0;
+
+    if (n == 5 && strncasecmp(s, "NEVER", 5) == 0) {
+        *bits = SMTP_NOTIFY_NEVER;
+        return 0;
+    }
+    for (;;) {
+        const char *comma = memchr(s, ',', n);
+        size_t wl = comma ? (size_t)(comma - s) : n;
+        size_t i;
+        for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (wl == strlen(words[i].word) && strncasecmp(s, words[i].word, wl) == 0)
+                break;
+        if (i == sizeof(words) / sizeof(words[0]) || (v & words[i].bit))
+            return -1;
+        v |= words[i].bit;
+        if (comma == NULL)
+            break;
+        s = comma + 1;
+        n -= wl + 1;
+    }
+    *bits = v;
+    return 0;
+}
+
+int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt, int notify)
 {
     struct buf q = BUF_INIT;
     addr_qualify(rcpt, m->conf.myorigin, &q);
@@ -117,6 +153,11 @@ int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *or
             return 0;
         }
     }
+    if (m->rcpts->argc == m->notify_cap) {
+        m->notify_cap = m->notify_cap ? 2 * m->notify_cap : 8;
+        m->notify = xreallocarray(m->notify, m->notify_cap, sizeof(*m->notify));
+    }
+    m->notify[m->rcpts->argc] = notify;
     argv_add(m->rcpts, q.data);
     argv_add(m->orcpts, orcpt ? orcpt : "");
     buf_free(&q);
@@ -154,11 +195,12 @@ static int set_sender(struct cleanup_msg *m, const char *sender)
 /* add_envelope_rcpt - qualify, rewrite (canonical, masquerading, virtual
  * aliases) and add each resulting recipient. A recipient that changed
  * keeps the address it arrived with as its original recipient (unless the
- * client gave one), as Postfix records it. */
-static int add_envelope_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt)
+ * client gave one), as Postfix records it, and the NOTIFY it arrived
+ * with. */
+static int add_envelope_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt, int notify)
 {
     if (m->conf.rw == NULL) {
-        (void)cleanup_msg_add_rcpt(m, rcpt, orcpt);
+        (void)cleanup_msg_add_rcpt(m, rcpt, orcpt, notify);
         return 0;
     }
     struct buf q = BUF_INIT, why = BUF_INIT, fin = BUF_INIT;
@@ -171,7 +213,7 @@ static int add_envelope_rcpt(struct cleanup_msg *m, const char *rcpt, const char
         for (size_t i = 0; i < out->argc; i++) {
             addr_qualify(out->argv[i], m->conf.myorigin, &fin);
             const char *o = orcpt ? orcpt : strcmp(fin.data, q.data) != 0 ? q.data : NULL;
-            (void)cleanup_msg_add_rcpt(m, fin.data, o);
+            (void)cleanup_msg_add_rcpt(m, fin.data, o, notify);
         }
     }
     argv_free(out);
@@ -203,26 +245,47 @@ static int envelope_record(struct cleanup_msg *m, int type, const char *data, si
         m->have_sender = 1;
         return set_sender(m, data);
     case QF_ORCPT:
-        if (m->have_orcpt)
+        if (m->have_orcpt || m->pending_notify)
             return fail(m, CLEANUP_STAT_BAD, "5.3.0 original recipient without recipient");
         if (len > ADDR_MAX_BYTES)
             return fail(m, CLEANUP_STAT_BAD, "5.1.3 original recipient too long");
         buf_set(&m->orcpt, data);
         m->have_orcpt = 1;
         return 0;
+    case QF_NOTIFY: {
+        int v;
+        /* RFC 3461 4.1: NEVER stands alone */
+        if (m->pending_notify || qf_notify_parse(data, len, &v) < 0 ||
+            ((v & SMTP_NOTIFY_NEVER) && v != SMTP_NOTIFY_NEVER))
+            return fail(m, CLEANUP_STAT_BAD, "5.3.0 bad notify record");
+        m->pending_notify = v;
+        return 0;
+    }
     case QF_RCPT: {
         if (len == 0)
             return fail(m, CLEANUP_STAT_BAD, "5.1.3 empty recipient address");
         if (len > ADDR_MAX_BYTES)
             return fail(m, CLEANUP_STAT_BAD, "5.1.3 recipient address too long");
-        int had_orcpt = m->have_orcpt;
+        int had_orcpt = m->have_orcpt, notify = m->pending_notify;
         m->have_orcpt = 0;
-        return add_envelope_rcpt(m, data, had_orcpt ? m->orcpt.data : NULL);
+        m->pending_notify = 0;
+        return add_envelope_rcpt(m, data, had_orcpt ? m->orcpt.data : NULL, notify);
     }
     case QF_ATTR: {
         const char *eq = memchr(data, '=', len);
         if (eq == NULL || eq == data)
             return fail(m, CLEANUP_STAT_BAD, "5.3.0 malformed attribute record");
+        /* sendmail -N: the NOTIFY of every recipient that has none; it
+         * travels as QF_NOTIFY records from here on. */
+        if ((size_t)(eq - data) == strlen("dsn_notify") &&
+            memcmp(data, "dsn_notify", (size_t)(eq - data)) == 0) {
+            int v;
+            if (m->default_notify ||
+                cleanup_msg_notify_words(eq + 1, len - (size_t)(eq - data) - 1, &v) < 0)
+                return fail(m, CLEANUP_STAT_BAD, "5.3.0 bad dsn_notify attribute");
+            m->default_notify = v;
+            return 0;
+        }
         if (!cleanup_msg_attr_known(data, (size_t)(eq - data))) {
             msg_warn("%s: ignoring unknown attribute %.*s", m->queue_id,
                      (int)((eq - data) > 64 ? 64 : (eq - data)), data);
@@ -485,7 +548,7 @@ int cleanup_msg_end(struct cleanup_msg *m)
     m->ended = 1;
     if (!m->have_sender)
         return fail(m, CLEANUP_STAT_BAD, "5.3.0 no sender record");
-    if (m->have_orcpt)
+    if (m->have_orcpt || m->pending_notify)
         return fail(m, CLEANUP_STAT_BAD, "5.3.0 original recipient without recipient");
     if (!m->in_body) {
         if (m->line.len && header_line(m, m->line.data, m->line.len))
@@ -505,11 +568,19 @@ int cleanup_msg_end(struct cleanup_msg *m)
         /* RFC 5322 3.6.6 / Postfix: a Resent- block names the new recipients. */
         struct argv *src = m->seen_resent ? m->resent_rcpts : m->hdr_rcpts;
         for (size_t i = 0; i < src->argc; i++)
-            if (src->argv[i][0] != '\0' && add_envelope_rcpt(m, src->argv[i], NULL))
+            if (src->argv[i][0] != '\0' && add_envelope_rcpt(m, src->argv[i], NULL, 0))
                 return m->status;
     }
     if (m->rcpts->argc == 0)
         return fail(m, CLEANUP_STAT_RCPT, "5.1.3 no recipients specified");
+    for (size_t i = 0; i < m->rcpts->argc; i++)
+        if (m->notify[i] == 0)
+            m->notify[i] = m->default_notify;
+    if (m->conf.delay_warning_time > 0) {
+        long long now = (long long)m->now;
+        long long dwt = m->conf.delay_warning_time;
+        m->warn_time = now > LLONG_MAX - dwt ? LLONG_MAX : now + dwt;
+    }
 
     /* Assemble: our Received first, the kept headers, the added ones, the
      * separator, then the body as received. */

@@ -11,6 +11,13 @@
  * permit_inet_interfaces), or, for remote clients, when
  * remote_header_rewrite_domain is set, as in Postfix.
  *
+ * DSN (RFC 3461): a QF_NOTIFY record applies to the next recipient, as in
+ * the queue file; a "dsn_notify" attribute (sendmail -N) is the NOTIFY of
+ * every recipient without one and is not kept as an attribute. Recipients
+ * that virtual alias expansion or canonical rewriting produce keep the
+ * original's NOTIFY, and the original address as their original recipient
+ * unless the client gave one.
+ *
  * Content arrives in QF_CONTENT records cut at arbitrary bytes; lines of the
  * header section are reassembled here, bounded by header_size_limit, so a
  * peer cannot make the reader buffer an endless header line. Body bytes are
@@ -43,6 +50,7 @@ struct cleanup_msg_conf {
      * sendmail -t), address headers as they are read. A table that cannot
      * be consulted makes the status CLEANUP_STAT_WRITE (temporary). */
     struct cleanup_rewrite *rw;
+    long delay_warning_time; /* seconds after arrival for a delay warning (QF_WARN); 0 = none */
 };
 
 struct header_reader;
@@ -56,6 +64,8 @@ struct cleanup_msg {
     struct argv *attrs;    /* "name=value", known names only */
     struct argv *rcpts;    /* qualified, duplicates removed */
     struct argv *orcpts;   /* parallel to rcpts; "" when none was given */
+    int *notify;           /* parallel to rcpts: DSN NOTIFY (SMTP_NOTIFY_* bits), 0 = not given */
+    long long warn_time;   /* when a delay warning is due (QF_WARN), 0 = never */
     struct buf content;    /* processed header section, then the body */
     struct buf message_id; /* the Message-ID value (for the log), may be empty */
     size_t size;           /* content bytes received */
@@ -72,6 +82,9 @@ struct cleanup_msg {
     struct header_reader *hr;
     struct buf orcpt; /* pending QF_ORCPT */
     int have_orcpt;
+    int pending_notify; /* pending QF_NOTIFY, 0 = none */
+    int default_notify; /* dsn_notify attribute (sendmail -N), 0 = none */
+    size_t notify_cap;
     struct argv *hdr_rcpts;    /* To/Cc/Bcc */
     struct argv *resent_rcpts; /* Resent-To/Cc/Bcc */
     int seen_resent;
@@ -96,8 +109,14 @@ int cleanup_msg_end(struct cleanup_msg *m);
 /* cleanup_msg_attr_known - 1 for QF_ATTR names cleanup passes through. */
 int cleanup_msg_attr_known(const char *name, size_t len);
 /* cleanup_msg_add_rcpt - qualify and add unless already present
- * (case-insensitive domain); 1 added, 0 duplicate. orcpt may be NULL. No
- * address rewriting: the address is final. */
-int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt);
+ * (case-insensitive domain); 1 added, 0 duplicate (the first one stays,
+ * with its original recipient and NOTIFY). orcpt may be NULL; notify is
+ * SMTP_NOTIFY_* bits, 0 = not given. No address rewriting: the address is
+ * final. */
+int cleanup_msg_add_rcpt(struct cleanup_msg *m, const char *rcpt, const char *orcpt, int notify);
+/* cleanup_msg_notify_words - "NEVER" or a comma list of SUCCESS, FAILURE,
+ * DELAY (any case, each once; RFC 3461 4.1) into SMTP_NOTIFY_* bits; 0, or
+ * -1 for anything else. */
+int cleanup_msg_notify_words(const char *s, size_t n, int *bits);
 
 #endif

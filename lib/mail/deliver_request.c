@@ -17,7 +17,7 @@
 
 #define TEXT_MAX 4096 /* longest address, sender, nexthop or reason */
 
-_Static_assert(8 + 3 * DELIVER_RCPT_MAX <= ATTR_COUNT_MAX,
+_Static_assert(DELIVER_FIXED_ATTR + DELIVER_RCPT_ATTR * DELIVER_RCPT_MAX <= ATTR_COUNT_MAX,
                "a request must fit one attribute message");
 
 void deliver_request_init(struct deliver_request *r)
@@ -35,6 +35,7 @@ void deliver_request_free(struct deliver_request *r)
     free(r->queue_dir);
     free(r->sender);
     free(r->nexthop);
+    free(r->envid);
     memset(r, 0, sizeof(*r));
 }
 
@@ -46,6 +47,7 @@ void deliver_request_add_rcpt(struct deliver_request *r, const char *address, co
     rc->address = xstrdup(address);
     rc->orcpt = xstrdup(orcpt ? orcpt : "");
     rc->offset = offset;
+    rc->notify = 0;
 }
 
 /* text_ok - envelope text: bounded, no control characters at all. */
@@ -71,6 +73,8 @@ int deliver_request_write(struct stream *s, const struct deliver_request *r)
     attr_add_str(&l, "nexthop", r->nexthop);
     attr_add_int(&l, "arrival", r->arrival);
     attr_add_int(&l, "flags", r->flags);
+    attr_add_str(&l, "envid", r->envid ? r->envid : "");
+    attr_add_int(&l, "ret", r->ret);
     attr_add_int(&l, "rcpt_count", (int64_t)r->rcpt_count);
     for (size_t i = 0; i < r->rcpt_count; i++) {
         snprintf(name, sizeof(name), "rcpt_addr_%zu", i);
@@ -79,6 +83,8 @@ int deliver_request_write(struct stream *s, const struct deliver_request *r)
         attr_add_str(&l, name, r->rcpt[i].orcpt);
         snprintf(name, sizeof(name), "rcpt_offset_%zu", i);
         attr_add_int(&l, name, r->rcpt[i].offset);
+        snprintf(name, sizeof(name), "rcpt_notify_%zu", i);
+        attr_add_int(&l, name, r->rcpt[i].notify);
     }
     int rc = attr_write(s, &l);
     attr_list_free(&l);
@@ -120,7 +126,8 @@ int deliver_request_read(struct stream *s, struct deliver_request *r, struct buf
     attr_list_init(&l);
     int ret = -1;
     int64_t count;
-    const char *id, *dir, *sender, *nexthop;
+    const char *id, *dir, *sender, *nexthop, *envid;
+    int64_t retv;
     char name[48];
 
     if (attr_read(s, 0, &l, why) < 0)
@@ -129,6 +136,7 @@ int deliver_request_read(struct stream *s, struct deliver_request *r, struct buf
         (dir = get_text(&l, "queue_dir", why)) == NULL ||
         (sender = get_text(&l, "sender", why)) == NULL ||
         (nexthop = get_text(&l, "nexthop", why)) == NULL ||
+        (envid = get_text(&l, "envid", why)) == NULL || get_num(&l, "ret", &retv, why) < 0 ||
         get_num(&l, "size", &r->size, why) < 0 || get_num(&l, "arrival", &r->arrival, why) < 0 ||
         get_num(&l, "flags", &r->flags, why) < 0 || get_num(&l, "rcpt_count", &count, why) < 0)
         goto out;
@@ -144,8 +152,16 @@ int deliver_request_read(struct stream *s, struct deliver_request *r, struct buf
         buf_setf(why, "recipient count %" PRId64 " out of range", count);
         goto out;
     }
-    /* Exactly the expected attributes: 8 fixed, 3 per recipient. */
-    if (l.count != 8 + 3 * (size_t)count) {
+    if (retv > DELIVER_RET_HDRS) {
+        buf_setf(why, "bad ret %" PRId64, retv);
+        goto out;
+    }
+    if (strlen(envid) > 100) { /* RFC 3461 4.4: at most 100 characters */
+        buf_setf(why, "envid too long");
+        goto out;
+    }
+    /* Exactly the expected attributes. */
+    if (l.count != DELIVER_FIXED_ATTR + DELIVER_RCPT_ATTR * (size_t)count) {
         buf_setf(why, "unexpected attributes in request");
         goto out;
     }
@@ -153,9 +169,11 @@ int deliver_request_read(struct stream *s, struct deliver_request *r, struct buf
     r->queue_dir = xstrdup(dir);
     r->sender = xstrdup(sender);
     r->nexthop = xstrdup(nexthop);
+    r->envid = xstrdup(envid);
+    r->ret = (int)retv;
     for (int64_t i = 0; i < count; i++) {
         const char *addr, *orcpt;
-        int64_t off;
+        int64_t off, notify;
         snprintf(name, sizeof(name), "rcpt_addr_%" PRId64, i);
         if ((addr = get_text(&l, name, why)) == NULL)
             goto out;
@@ -165,11 +183,19 @@ int deliver_request_read(struct stream *s, struct deliver_request *r, struct buf
         snprintf(name, sizeof(name), "rcpt_offset_%" PRId64, i);
         if (get_num(&l, name, &off, why) < 0)
             goto out;
+        snprintf(name, sizeof(name), "rcpt_notify_%" PRId64, i);
+        if (get_num(&l, name, &notify, why) < 0)
+            goto out;
+        if (notify > 0x0f) {
+            buf_setf(why, "bad %s", name);
+            goto out;
+        }
         if (*addr == 0) {
             buf_setf(why, "empty recipient address");
             goto out;
         }
         deliver_request_add_rcpt(r, addr, orcpt, off);
+        r->rcpt[r->rcpt_count - 1].notify = (int)notify;
     }
     ret = 0;
 out:
@@ -197,16 +223,41 @@ void deliver_result_set(struct deliver_result *res, int status, const char *dsn,
     snprintf(res->dsn, sizeof(res->dsn), "%s", dsn);
 }
 
+static char *clean_copy(const char *s)
+{
+    char *t = xstrdup(s);
+    for (char *cp = t; *cp; cp++)
+        if ((unsigned char)*cp < 0x20 || *cp == 0x7f)
+            *cp = ' ';
+    if (strlen(t) > TEXT_MAX)
+        t[TEXT_MAX] = 0;
+    return t;
+}
+
+void deliver_result_remote(struct deliver_result *res, const char *mta, const char *diag)
+{
+    if (mta) {
+        free(res->mta);
+        res->mta = clean_copy(mta);
+    }
+    if (diag) {
+        free(res->diag);
+        res->diag = clean_copy(diag);
+    }
+}
+
 void deliver_result_free(struct deliver_result *res, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(res[i].reason);
-        res[i].reason = NULL;
+        free(res[i].mta);
+        free(res[i].diag);
+        res[i].reason = res[i].mta = res[i].diag = NULL;
     }
 }
 
 int deliver_reply_write(struct stream *s, const struct deliver_request *r,
-                        const struct deliver_result *res)
+                        const struct deliver_result *res, int site_fail)
 {
     struct attr_list l;
     char name[48];
@@ -224,6 +275,8 @@ int deliver_reply_write(struct stream *s, const struct deliver_request *r,
         snprintf(name, sizeof(name), "rcpt_reason_%zu", i);
         attr_add_str(&l, name, res[i].reason ? res[i].reason : "");
     }
+    if (site_fail)
+        attr_add_int(&l, "site_fail", 1);
     int rc = attr_write(s, &l);
     attr_list_free(&l);
     return rc;
@@ -249,7 +302,8 @@ static int dsn_ok(const char *dsn, int status)
     return *cp == 0;
 }
 
-int deliver_reply_read(struct stream *s, size_t n, struct deliver_result *res, struct buf *why)
+int deliver_reply_read(struct stream *s, size_t n, struct deliver_result *res, int *site_fail,
+                       struct buf *why)
 {
     struct attr_list l;
     char name[48];
@@ -258,10 +312,21 @@ int deliver_reply_read(struct stream *s, size_t n, struct deliver_result *res, s
     attr_list_init(&l);
     if (attr_read(s, 0, &l, why) < 0)
         goto out;
-    if (attr_get_int(&l, "status", &v) < 0 || l.count != 1 + 3 * n) {
+    int64_t sf = 0;
+    size_t extra = 0;
+    if (attr_get(&l, "site_fail") != NULL) {
+        if (attr_get_int(&l, "site_fail", &sf) < 0 || (sf != 0 && sf != 1)) {
+            buf_setf(why, "bad site_fail");
+            goto out;
+        }
+        extra = 1;
+    }
+    if (attr_get_int(&l, "status", &v) < 0 || l.count != 1 + extra + 3 * n) {
         buf_setf(why, "malformed delivery reply");
         goto out;
     }
+    if (site_fail)
+        *site_fail = (int)sf;
     for (size_t i = 0; i < n; i++) {
         const char *dsn, *reason;
         snprintf(name, sizeof(name), "rcpt_status_%zu", i);

@@ -1,6 +1,9 @@
 /* deliver_settle - what a delivery agent does for one recipient once it
  * knows the outcome, in the order mail_proto.h requires:
- *   delivered: marked done in the queue file;
+ *   delivered: for a NOTIFY=SUCCESS recipient (unless the result says
+ *              NOTIFY was passed on) recorded with private/trace, then
+ *              marked done in the queue file; a failed trace append is
+ *              only a warning (a deferral would deliver again);
  *   bounced:   recorded with private/bounce, then marked done;
  *   deferred:  recorded with private/defer (the file is left alone).
  * When recording or marking fails, the result becomes a 4.3.0 deferral

@@ -1,4 +1,5 @@
-/* dsn - compose the RFC 3464 non-delivery notice (see dsn.h). */
+/* dsn - compose RFC 3464 delivery status notifications: non-delivery,
+ * delay and success notices (see dsn.h). */
 #include "mail/dsn.h"
 
 #include <ctype.h>
@@ -8,6 +9,7 @@
 
 #include "mail/addr.h"
 #include "mail/header.h"
+#include "mail/smtp_cmd.h"
 #include "util/alloc.h"
 
 #define BOUNDARY_MAX 70 /* RFC 2046 5.1.1: bchars, at most 70 */
@@ -137,46 +139,6 @@ static void end_line(struct buf *out, struct buf *line)
     buf_reset(line);
 }
 
-static void text_part(const struct dsn_notice *n, struct buf *out)
-{
-    struct buf line = BUF_INIT;
-
-    buf_puts(&line, "This is the mail system at host ");
-    put_clean(&line, n->myhostname, 255);
-    buf_putc(&line, '.');
-    end_line(out, &line);
-    buf_putc(out, '\n');
-    if (n->postmaster_copy) {
-        buf_puts(out, "A message without a return address (itself a delivery notice)\n"
-                      "could not be delivered to the recipients below. There is no\n"
-                      "sender to return it to, so this copy goes to the postmaster.\n");
-    } else {
-        buf_puts(out, "Your message could not be delivered to one or more recipients.\n"
-                      "The reasons are listed below, followed by a delivery report\n"
-                      "and the header of your message.\n"
-                      "\n"
-                      "For help, write to postmaster and include this notice.\n");
-    }
-    buf_puts(out, "\n                   The mail system\n\n");
-    for (size_t i = 0; i < n->rcpt_count; i++) {
-        const struct dsn_rcpt *r = &n->rcpts[i];
-        buf_putc(&line, '<');
-        put_addr(&line, r->address);
-        buf_putc(&line, '>');
-        if (r->orcpt && r->orcpt[0] && strcmp(r->orcpt, r->address ? r->address : "") != 0) {
-            buf_puts(&line, " (expanded from <");
-            put_addr(&line, r->orcpt);
-            buf_puts(&line, ">)");
-        }
-        buf_puts(&line, ": ");
-        put_clean(&line, r->reason && r->reason[0] ? r->reason : "delivery failed", DSN_REASON_MAX);
-        end_line(out, &line);
-    }
-    if (n->rcpt_omitted)
-        buf_printf(out, "\n(%zu more recipients are not listed)\n", n->rcpt_omitted);
-    buf_free(&line);
-}
-
 /* orcpt_type_given - 1 when an original recipient already carries its
  * RFC 3464 2.3.1 address-type ("rfc822;addr", as from DSN ORCPT). */
 static int orcpt_type_given(const char *s)
@@ -190,19 +152,201 @@ static int orcpt_type_given(const char *s)
     return 1;
 }
 
+int dsn_notify_wants(enum dsn_kind kind, int notify)
+{
+    /* RFC 3461 4.1: NEVER excludes the others; without NOTIFY an MTA
+     * reports failures and may report delays (5.2.1 b). */
+    if (notify & SMTP_NOTIFY_NEVER)
+        return 0;
+    switch (kind) {
+    case DSN_FAILURE:
+        return notify == 0 || (notify & SMTP_NOTIFY_FAILURE);
+    case DSN_DELAY:
+        return notify == 0 || (notify & SMTP_NOTIFY_DELAY);
+    case DSN_SUCCESS:
+        return (notify & SMTP_NOTIFY_SUCCESS) != 0;
+    }
+    return 0;
+}
+
+/* rcpt_status - the Status of r: its code when valid and of the class the
+ * kind allows (a failure may carry 4.x.x: mail that expired while
+ * deferred), else the kind's generic code. */
+static const char *rcpt_status(const struct dsn_notice *n, const struct dsn_rcpt *r)
+{
+    const char *s = r->status;
+    int ok = dsn_status_valid(s);
+    switch (n->kind) {
+    case DSN_DELAY:
+        return ok && s[0] == '4' ? s : "4.0.0";
+    case DSN_SUCCESS:
+        return ok && s[0] == '2' ? s : "2.0.0";
+    case DSN_FAILURE:
+        break;
+    }
+    return ok && s[0] != '2' ? s : "5.0.0";
+}
+
+/* rcpt_action - RFC 3464 2.3.3. */
+static const char *rcpt_action(const struct dsn_notice *n, const struct dsn_rcpt *r)
+{
+    if (n->kind == DSN_FAILURE)
+        return "failed";
+    if (n->kind == DSN_DELAY)
+        return "delayed";
+    if (r->action && (strcmp(r->action, "relayed") == 0 || strcmp(r->action, "expanded") == 0))
+        return r->action;
+    return "delivered";
+}
+
+static int has_text(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* full_message_fits - whether the original can go back whole as
+ * message/rfc822 (see dsn_compose); else *why_not says why not. */
+static int full_message_fits(const struct dsn_notice *n, const char **why_not)
+{
+    *why_not = NULL;
+    if (n->kind != DSN_FAILURE || n->ret != DSN_RETURN_FULL || n->message == NULL ||
+        n->postmaster_copy)
+        return 0;
+    if (n->message_truncated || n->message_len > n->size_limit) {
+        *why_not = "is larger than the limit for returned mail (bounce_size_limit)";
+        return 0;
+    }
+    size_t run = 0;
+    for (size_t i = 0; i < n->message_len; i++) {
+        char c = n->message[i];
+        if (c == '\n') {
+            run = 0;
+            continue;
+        }
+        if (c == '\0' || c == '\r' || ++run > DSN_LINE_MAX) {
+            *why_not = "cannot be returned as it is (NUL or CR bytes, or overlong lines)";
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void text_part(const struct dsn_notice *n, const char *full_why_not, struct buf *out)
+{
+    struct buf line = BUF_INIT;
+
+    buf_puts(&line, "This is the mail system at host ");
+    put_clean(&line, n->myhostname, 255);
+    buf_putc(&line, '.');
+    end_line(out, &line);
+    buf_putc(out, '\n');
+    if (n->postmaster_copy) {
+        buf_puts(out, "A message without a return address (itself a delivery notice)\n"
+                      "could not be delivered to the recipients below. There is no\n"
+                      "sender to return it to, so this copy goes to the postmaster.\n");
+    } else if (n->kind == DSN_FAILURE) {
+        buf_puts(out, "I'm sorry to have to inform you that your message could not\n"
+                      "be delivered to one or more recipients. It's attached below.\n"
+                      "\n"
+                      "For further assistance, please send mail to postmaster.\n"
+                      "\n"
+                      "If you do so, please include this problem report. You can\n"
+                      "delete your own text from the attached returned message.\n");
+    } else if (n->kind == DSN_DELAY) {
+        buf_puts(out, "####################################################################\n"
+                      "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n"
+                      "####################################################################\n"
+                      "\n");
+        if (n->arrival > 0 && n->now > n->arrival)
+            buf_printf(out, "Your message could not be delivered for more than %lld hour(s).\n",
+                       (long long)((n->now - n->arrival) / 3600));
+        if (n->arrival > 0 && n->retry_until > n->arrival)
+            buf_printf(out, "It will be retried until it is %lld day(s) old.\n",
+                       (long long)((n->retry_until - n->arrival + 86399) / 86400));
+        buf_puts(out, "\n"
+                      "For further assistance, please send mail to postmaster.\n"
+                      "\n"
+                      "If you do so, please include this problem report. You can\n"
+                      "delete your own text from the attached returned message.\n");
+    } else {
+        buf_puts(out, "Your message was successfully delivered to the destination(s)\n"
+                      "listed below. If the message was delivered to mailbox you will\n"
+                      "receive no further notifications. Otherwise you may still receive\n"
+                      "notifications of mail delivery errors from other systems.\n");
+    }
+    buf_puts(out, "\n                   The mail system\n\n");
+    for (size_t i = 0; i < n->rcpt_count; i++) {
+        const struct dsn_rcpt *r = &n->rcpts[i];
+        buf_putc(&line, '<');
+        put_addr(&line, r->address);
+        buf_putc(&line, '>');
+        if (has_text(r->orcpt) && strcmp(r->orcpt, r->address ? r->address : "") != 0 &&
+            !orcpt_type_given(r->orcpt)) {
+            buf_puts(&line, " (expanded from <");
+            put_addr(&line, r->orcpt);
+            buf_puts(&line, ">)");
+        }
+        buf_puts(&line, ": ");
+        const char *dflt = n->kind == DSN_FAILURE ? "delivery failed"
+                           : n->kind == DSN_DELAY ? "delivery temporarily suspended"
+                                                  : "delivery successful";
+        put_clean(&line, has_text(r->reason) ? r->reason : dflt, DSN_REASON_MAX);
+        end_line(out, &line);
+    }
+    if (n->rcpt_omitted)
+        buf_printf(out, "\n(%zu more recipients are not listed)\n", n->rcpt_omitted);
+    if (full_why_not)
+        buf_printf(out, "\nYour message %s;\nonly its header is returned below.\n", full_why_not);
+    buf_free(&line);
+}
+
+/* put_orcpt - RFC 3464 2.3.1 "address-type; generic-address": a stored
+ * "type;addr" keeps its type (lower case), a bare address is rfc822. */
+static void put_orcpt(struct buf *out, const char *orcpt)
+{
+    if (orcpt_type_given(orcpt)) {
+        const char *semi = strchr(orcpt, ';');
+        for (const char *p = orcpt; p < semi && p - orcpt < 32; p++)
+            buf_putc(out, (char)tolower((unsigned char)*p));
+        buf_puts(out, "; ");
+        const char *addr = semi + 1;
+        while (*addr == ' ')
+            addr++;
+        put_clean(out, addr, DSN_ADDR_MAX);
+    } else {
+        buf_puts(out, "rfc822; ");
+        put_addr(out, orcpt);
+    }
+}
+
+/* diag_type_given - 1 when a diagnostic starts with its RFC 3464 2.3.6
+ * diagnostic-type ("smtp; 550 ..."): an atom, then ';'. */
+static int diag_type_given(const char *s)
+{
+    size_t n = 0;
+    while (n < 32 && (isalnum((unsigned char)s[n]) || s[n] == '-'))
+        n++;
+    return n > 0 && s[n] == ';';
+}
+
 static void report_part(const struct dsn_notice *n, struct buf *out)
 {
     struct buf line = BUF_INIT;
 
-    /* RFC 3464 2.2: per-message fields */
+    /* RFC 3464 2.2: per-message fields, in the order of its grammar */
+    if (has_text(n->envid)) {
+        buf_puts(&line, "Original-Envelope-Id: "); /* 2.2.1: case and spelling kept */
+        put_clean(&line, n->envid, DSN_ENVID_MAX);
+        end_line(out, &line);
+    }
     buf_puts(&line, "Reporting-MTA: dns; ");
     put_clean(&line, n->myhostname, 255);
     end_line(out, &line);
-    buf_puts(&line, "X-Postfix-Queue-ID: ");
+    buf_puts(&line, "X-Postern-Queue-ID: ");
     put_clean(&line, n->queue_id, 64);
     end_line(out, &line);
-    if (n->sender && n->sender[0]) {
-        buf_puts(&line, "X-Postfix-Sender: rfc822; ");
+    if (has_text(n->sender)) {
+        buf_puts(&line, "X-Postern-Sender: rfc822; ");
         put_addr(&line, n->sender);
         end_line(out, &line);
     }
@@ -215,25 +359,35 @@ static void report_part(const struct dsn_notice *n, struct buf *out)
     for (size_t i = 0; i < n->rcpt_count; i++) {
         const struct dsn_rcpt *r = &n->rcpts[i];
         buf_putc(out, '\n');
-        if (r->orcpt && r->orcpt[0]) {
+        if (has_text(r->orcpt)) {
             buf_puts(&line, "Original-Recipient: ");
-            if (orcpt_type_given(r->orcpt)) {
-                put_clean(&line, r->orcpt, DSN_ADDR_MAX);
-            } else {
-                buf_puts(&line, "rfc822; ");
-                put_addr(&line, r->orcpt);
-            }
+            put_orcpt(&line, r->orcpt);
             end_line(out, &line);
         }
         buf_puts(&line, "Final-Recipient: rfc822; ");
         put_addr(&line, r->address);
         end_line(out, &line);
-        buf_puts(out, "Action: failed\n");
-        buf_printf(out, "Status: %s\n", dsn_status_valid(r->status) ? r->status : "5.0.0");
-        if (r->reason && r->reason[0]) {
-            /* 2.3.6: no Remote-MTA, so the code is the reporting MTA's */
-            buf_puts(&line, "Diagnostic-Code: X-Postfix; ");
-            put_clean(&line, r->reason, DSN_REASON_MAX);
+        buf_printf(out, "Action: %s\n", rcpt_action(n, r));
+        buf_printf(out, "Status: %s\n", rcpt_status(n, r));
+        if (has_text(r->mta)) { /* 2.3.5: the MTA that gave the diagnostic */
+            buf_puts(&line, "Remote-MTA: dns; ");
+            put_clean(&line, r->mta, DSN_MTA_MAX);
+            end_line(out, &line);
+        }
+        if (has_text(r->diag) || has_text(r->reason)) {
+            /* 2.3.6: the remote reply with its type; else our own text */
+            buf_puts(&line, "Diagnostic-Code: ");
+            if (has_text(r->diag) && diag_type_given(r->diag)) {
+                put_clean(&line, r->diag, DSN_REASON_MAX);
+            } else {
+                buf_puts(&line, "X-Postern; ");
+                put_clean(&line, has_text(r->diag) ? r->diag : r->reason, DSN_REASON_MAX);
+            }
+            end_line(out, &line);
+        }
+        if (n->kind == DSN_DELAY && n->retry_until > 0) {
+            buf_puts(&line, "Will-Retry-Until: "); /* 2.3.9 */
+            put_date(&line, n->retry_until);
             end_line(out, &line);
         }
     }
@@ -241,12 +395,12 @@ static void report_part(const struct dsn_notice *n, struct buf *out)
 }
 
 /* header_part - the whole lines of the original header that fit into
- * header_limit bytes, up to its first empty line. Returns 1 when a byte
+ * size_limit bytes, up to its first empty line. Returns 1 when a byte
  * outside US-ASCII was kept (the part is then 8bit). */
 static int header_part(const struct dsn_notice *n, struct buf *out)
 {
-    const char *p = n->header;
-    size_t left = n->header_len, used = 0;
+    const char *p = n->message;
+    size_t left = n->message_len, used = 0;
     struct buf line = BUF_INIT;
     int eightbit = 0;
 
@@ -254,7 +408,7 @@ static int header_part(const struct dsn_notice *n, struct buf *out)
         const char *nl = memchr(p, '\n', left);
         size_t len = nl ? (size_t)(nl - p) : left;
         size_t take = nl ? len + 1 : len;
-        if (take > n->header_limit - used)
+        if (take > n->size_limit - used)
             break;
         used += take;
         size_t text = len;
@@ -347,21 +501,47 @@ static void choose_boundary(const struct dsn_notice *n, const struct buf *parts,
     buf_free(&base);
 }
 
+/* message_part - the whole original (full_message_fits said it may go as
+ * it is), ending in LF. Returns 1 when it holds 8-bit bytes. */
+static int message_part(const struct dsn_notice *n, struct buf *out)
+{
+    int eightbit = 0;
+    for (size_t i = 0; i < n->message_len && !eightbit; i++)
+        eightbit = (unsigned char)n->message[i] >= 0x80;
+    buf_append(out, n->message, n->message_len);
+    if (n->message_len == 0 || n->message[n->message_len - 1] != '\n')
+        buf_putc(out, '\n');
+    return eightbit;
+}
+
+static const char *subject(const struct dsn_notice *n)
+{
+    if (n->postmaster_copy)
+        return "Postmaster Copy: Undelivered Mail";
+    if (n->kind == DSN_DELAY)
+        return "Delayed Mail (still being retried)";
+    if (n->kind == DSN_SUCCESS)
+        return "Successful Mail Delivery Report";
+    return "Undelivered Mail Returned to Sender";
+}
+
 int dsn_compose(const struct dsn_notice *n, struct buf *out, struct buf *why)
 {
     struct buf parts[3] = {BUF_INIT, BUF_INIT, BUF_INIT};
     struct buf msgid = BUF_INIT, boundary = BUF_INIT, line = BUF_INIT;
-    size_t nparts = n->header ? 3 : 2;
+    size_t nparts = n->message ? 3 : 2;
     int eightbit = 0;
+    const char *full_why_not;
 
     if (message_id_format(&msgid, n->now, n->notice_id, n->myhostname, why) < 0) {
         buf_free(&msgid);
         return -1;
     }
-    text_part(n, &parts[0]);
+    int full = full_message_fits(n, &full_why_not);
+    text_part(n, full_why_not, &parts[0]);
     report_part(n, &parts[1]);
-    if (n->header)
-        eightbit = header_part(n, &parts[2]);
+    if (n->message)
+        eightbit = full ? message_part(n, &parts[2]) : header_part(n, &parts[2]);
     choose_boundary(n, parts, nparts, &boundary);
 
     buf_reset(out);
@@ -375,9 +555,7 @@ int dsn_compose(const struct dsn_notice *n, struct buf *out, struct buf *why)
     if (line.len > DSN_LINE_MAX) /* an address cannot be folded: leave it out */
         buf_set(&line, "To: undisclosed-recipients:;");
     end_line(out, &line);
-    buf_printf(out, "Subject: %s\n",
-               n->postmaster_copy ? "Postmaster Copy: Undelivered Mail"
-                                  : "Undelivered Mail Returned to Sender");
+    buf_printf(out, "Subject: %s\n", subject(n));
     buf_puts(out, "Date: ");
     put_date(out, n->now);
     buf_printf(out, "\nMessage-Id: %s\n", msgid.data);
@@ -392,16 +570,27 @@ int dsn_compose(const struct dsn_notice *n, struct buf *out, struct buf *why)
         buf_puts(out, "Content-Transfer-Encoding: 8bit\n");
     buf_puts(out, "\nThis is a MIME-encapsulated message.\n\n");
 
-    static const char *const part_head[] = {
-        "Content-Description: Notification\n"
-        "Content-Type: text/plain; charset=us-ascii\n",
-        "Content-Description: Delivery report\n"
-        "Content-Type: message/delivery-status\n",
-        "Content-Description: Undelivered Message Headers\n"
-        "Content-Type: text/rfc822-headers\n",
-    };
+    const char *returned = n->kind == DSN_SUCCESS ? "Delivered"
+                           : n->kind == DSN_DELAY ? "Delayed"
+                                                  : "Undelivered";
     for (size_t k = 0; k < nparts; k++) {
-        buf_printf(out, "--%s\n%s", boundary.data, part_head[k]);
+        buf_printf(out, "--%s\n", boundary.data);
+        if (k == 0)
+            buf_puts(out, "Content-Description: Notification\n"
+                          "Content-Type: text/plain; charset=us-ascii\n");
+        else if (k == 1)
+            buf_puts(out, "Content-Description: Delivery report\n"
+                          "Content-Type: message/delivery-status\n");
+        else if (full) /* RFC 3462 / 6522 3: the returned message */
+            buf_printf(out,
+                       "Content-Description: %s Message\n"
+                       "Content-Type: message/rfc822\n",
+                       returned);
+        else
+            buf_printf(out,
+                       "Content-Description: %s Message Headers\n"
+                       "Content-Type: text/rfc822-headers\n",
+                       returned);
         if (k == 2 && eightbit)
             buf_puts(out, "Content-Transfer-Encoding: 8bit\n");
         buf_putc(out, '\n');

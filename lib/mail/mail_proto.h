@@ -54,8 +54,10 @@
  * bounce (private/bounce, private/defer: one program, the service name says
  * which per-message log, bounce/ID or defer/ID, an append goes to; both
  * under hash_queue_names hashing). bounce_client.h speaks it:
+ *   (and private/trace: the trace/ID log of NOTIFY=SUCCESS recipients)
  *   append: { request:S "append", queue_id:S, rcpt:S, orcpt:S, dsn:S,
- *             action:S ("failed" or "delayed"), reason:S, offset:I }
+ *             action:S ("failed", "delayed", "delivered", "relayed"),
+ *             reason:S, offset:I, mta:S, diag:S, notify:I }
  *           -> { status:I (0 ok), reason:S }
  *   flush:  { request:S "flush", queue_id:S, queue_dir:S, sender:S }
  *           -> { status:I, reason:S }: sends the RFC 3464 notice
@@ -63,7 +65,17 @@
  *           (to 2bounce_notice_recipient when sender is "", sent from
  *           double-bounce@$myorigin; a failed double bounce is dropped), and
  *           removes bounce/ID once the notice is safe in incoming/. No
- *           bounce/ID: status 0, nothing sent.
+ *           bounce/ID: status 0, nothing sent. Recipients with a NOTIFY
+ *           that leaves out FAILURE are not listed; none left: no notice.
+ *   warn:   same attributes, request "warn": a delay warning from defer/ID
+ *           (recipients whose NOTIFY is not given or has DELAY); defer/ID
+ *           stays.
+ *   trace:  same attributes, request "trace": a success notice from
+ *           trace/ID, which is then removed.
+ *   The notice reads the queue file for RET (dsn_ret: FULL or not given
+ *   returns the message as message/rfc822, HDRS only its header) and
+ *   ENVID (Original-Envelope-Id); delay warnings and success notices
+ *   return the header only.
  *
  * auth (private/auth, multi server, the only reader of password data):
  *   one SASL authentication per connection; auth_client.h.
@@ -85,6 +97,7 @@
 #define MAIL_SOCK_PICKUP   "public/pickup"
 #define MAIL_SOCK_BOUNCE   "private/bounce"
 #define MAIL_SOCK_DEFER    "private/defer"
+#define MAIL_SOCK_TRACE    "private/trace"
 #define MAIL_SOCK_SHOWQ    "public/showq"
 #define MAIL_SOCK_AUTH     "private/auth"
 #define MAIL_SOCK_ANVIL    "private/anvil"
@@ -115,6 +128,10 @@
 #define QMGR_REQ_SCAN_INCOMING 'I'
 #define QMGR_REQ_SCAN_DEFERRED 'D'
 #define QMGR_REQ_FLUSH_DEAD    'F'
+/* 'S' followed by a domain: postqueue -s DOMAIN, deliver deferred mail
+ * with a recipient in DOMAIN now (the rest of the trigger is the domain,
+ * at most 255 bytes, letters, digits, '.', '-', '[', ']', ':' only) */
+#define QMGR_REQ_FLUSH_SITE 'S'
 
 /* per-recipient delivery results */
 #define DELIVER_OK     0

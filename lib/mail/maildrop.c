@@ -93,10 +93,8 @@ int maildrop_header(struct maildrop_check *c, const unsigned char hdr[MAILDROP_H
 }
 
 static const char *const attr_names[] = {
-    MAILDROP_ATTR_FULLNAME,
-    MAILDROP_ATTR_EXTRACT,
-    MAILDROP_ATTR_DSN_RET,
-    MAILDROP_ATTR_NOTIFY,
+    MAILDROP_ATTR_FULLNAME, MAILDROP_ATTR_EXTRACT, MAILDROP_ATTR_DSN_RET,
+    MAILDROP_ATTR_NOTIFY,   MAILDROP_ATTR_ENVID,
 };
 #define ATTR_COUNT (sizeof(attr_names) / sizeof(attr_names[0]))
 
@@ -160,6 +158,13 @@ static int check_attr(struct maildrop_check *c, const char *p, size_t n, struct 
         if (!notify_ok(v, vl))
             return fail(why, "attribute %s must be NEVER or a list of SUCCESS, FAILURE, DELAY",
                         MAILDROP_ATTR_NOTIFY);
+    } else if (strcmp(attr_names[i], MAILDROP_ATTR_ENVID) == 0) {
+        int ok = vl > 0 && vl <= MAILDROP_ENVID_MAX;
+        for (size_t k = 0; ok && k < vl; k++)
+            ok = (unsigned char)v[k] >= 0x20 && (unsigned char)v[k] <= 0x7e;
+        if (!ok)
+            return fail(why, "attribute %s must be 1 to %d printable ASCII characters",
+                        MAILDROP_ATTR_ENVID, MAILDROP_ENVID_MAX);
     }
     return 0;
 }

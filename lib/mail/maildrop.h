@@ -31,6 +31,8 @@
 #define MAILDROP_ATTR_EXTRACT  "extract_recipients" /* "1": cleanup takes them from To/Cc/Bcc */
 #define MAILDROP_ATTR_DSN_RET  "dsn_ret"            /* RFC 3461 4.3: FULL or HDRS */
 #define MAILDROP_ATTR_NOTIFY   "dsn_notify" /* RFC 3461 4.1: NEVER or SUCCESS,FAILURE,DELAY */
+#define MAILDROP_ATTR_ENVID    "dsn_envid"  /* RFC 3461 4.4: printable ASCII, 1..100 bytes */
+#define MAILDROP_ENVID_MAX     100
 
 enum maildrop_state { MAILDROP_ENVELOPE, MAILDROP_CONTENT, MAILDROP_DONE };
 

@@ -1,5 +1,5 @@
 /* qmgr_param - <transport>_<suffix> parameters with the default_<suffix>
- * fallback (qmgr_param.h).
+ * (or a named) fallback (qmgr_param.h).
  */
 #include "mail/qmgr_param.h"
 
@@ -11,11 +11,52 @@
 
 #define QMGR_PARAM_NAME_MAX 200
 
-/* lookup_long - one parameter's expanded value as a number in range. */
-static int lookup_long(const struct config *c, const char *name, long min, long max, long *out,
-                       struct buf *why)
+/* param_name - which parameter holds transport's setting: name[] gets
+ * <transport>_<suffix> when that is set or known, else the fallback. 0 or
+ * -1 + why (a name too long). */
+static int param_name(const struct config *c, const char *transport, const char *suffix,
+                      const char *fallback, char name[QMGR_PARAM_NAME_MAX], struct buf *why)
 {
+    int n = snprintf(name, QMGR_PARAM_NAME_MAX, "%s_%s", transport, suffix);
+    /* A service name such as "smtp-out" cannot be a parameter name, so it
+     * can only have the default. */
+    if (n > 0 && n < QMGR_PARAM_NAME_MAX && config_valid_name(name, (size_t)n) &&
+        (config_find(c, name) != NULL || param_find(name) != NULL))
+        return 0;
+    if (fallback != NULL)
+        n = snprintf(name, QMGR_PARAM_NAME_MAX, "%s", fallback);
+    else
+        n = snprintf(name, QMGR_PARAM_NAME_MAX, "default_%s", suffix);
+    if (n < 0 || n >= QMGR_PARAM_NAME_MAX) {
+        buf_setf(why, "bad parameter suffix \"%s\"", suffix);
+        return -1;
+    }
+    return 0;
+}
+
+int qmgr_param_str(const struct config *c, const char *transport, const char *suffix,
+                   const char *fallback, struct buf *out, struct buf *why)
+{
+    char name[QMGR_PARAM_NAME_MAX];
     struct buf value = BUF_INIT;
+
+    if (param_name(c, transport, suffix, fallback, name, why) < 0)
+        return -1;
+    int rc = config_lookup(c, name, &value, why);
+    if (rc == 0)
+        buf_set(out, str_trim(value.data));
+    buf_free(&value);
+    return rc;
+}
+
+int qmgr_param_long_or(const struct config *c, const char *transport, const char *suffix,
+                       const char *fallback, long min, long max, long *out, struct buf *why)
+{
+    char name[QMGR_PARAM_NAME_MAX];
+    struct buf value = BUF_INIT;
+
+    if (param_name(c, transport, suffix, fallback, name, why) < 0)
+        return -1;
     int rc = config_lookup(c, name, &value, why);
     if (rc == 0) {
         char *v = str_trim(value.data);
@@ -31,17 +72,5 @@ static int lookup_long(const struct config *c, const char *name, long min, long 
 int qmgr_param_long(const struct config *c, const char *transport, const char *suffix, long min,
                     long max, long *out, struct buf *why)
 {
-    char name[QMGR_PARAM_NAME_MAX];
-    int n = snprintf(name, sizeof(name), "%s_%s", transport, suffix);
-    /* A service name such as "smtp-out" cannot be a parameter name, so it
-     * can only have the default. */
-    if (n > 0 && (size_t)n < sizeof(name) && config_valid_name(name, (size_t)n) &&
-        (config_find(c, name) != NULL || param_find(name) != NULL))
-        return lookup_long(c, name, min, max, out, why);
-    n = snprintf(name, sizeof(name), "default_%s", suffix);
-    if (n < 0 || (size_t)n >= sizeof(name)) {
-        buf_setf(why, "bad parameter suffix \"%s\"", suffix);
-        return -1;
-    }
-    return lookup_long(c, name, min, max, out, why);
+    return qmgr_param_long_or(c, transport, suffix, NULL, min, max, out, why);
 }

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static int qf_known_type(int type)
     case QF_ATTR:
     case QF_SENDER:
     case QF_ORCPT:
+    case QF_NOTIFY:
+    case QF_WARN:
     case QF_RCPT:
     case QF_DONE:
     case QF_CONTENT:
@@ -91,6 +94,67 @@ static const char *type_name(int type, char *tmp, size_t len)
     return tmp;
 }
 
+/* A QF_NOTIFY payload: decimal SMTP_NOTIFY_* bits, 1..QF_NOTIFY_MAX, no
+ * leading zero. */
+static int notify_payload_ok(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    unsigned v = 0;
+    if (n == 0 || n > 2 || p[0] == '0')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    return v <= QF_NOTIFY_MAX;
+}
+
+/* A QF_WARN payload: exactly QF_WARN_LEN decimal digits. */
+static int warn_payload_ok(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (n != QF_WARN_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+int qf_notify_parse(const char *p, size_t n, int *notify)
+{
+    if (!notify_payload_ok(p, n))
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    *notify = v;
+    return 0;
+}
+
+void qf_warn_format(long long when, char out[QF_WARN_LEN + 1])
+{
+    if (when < 0)
+        when = 0;
+    snprintf(out, QF_WARN_LEN + 1, "%0*lld", QF_WARN_LEN, when);
+}
+
+int qf_warn_parse(const char *p, size_t n, long long *when)
+{
+    unsigned long long v = 0;
+    if (!warn_payload_ok(p, n))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > ((unsigned long long)LLONG_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *when = (long long)v;
+    return 0;
+}
+
 /* ---- writer ------------------------------------------------------------- */
 
 struct qf_writer {
@@ -101,6 +165,9 @@ struct qf_writer {
     unsigned char *obuf;
     size_t olen;
     int after_orcpt;  /* the last record was QF_ORCPT */
+    int after_notify; /* the last record was QF_NOTIFY */
+    int seen_rcpt;    /* a QF_RCPT or QF_DONE was written */
+    int seen_warn;    /* a QF_WARN was written */
     struct buf error; /* the first failure; non-empty means failed */
 };
 
@@ -228,11 +295,26 @@ int qf_put(struct qf_writer *w, int type, const void *p, size_t n)
     if (qf_is_text_type(type) && bad_text_byte(p, n) != NULL)
         return w_fail(w, "%s: record %s contains NUL, CR or LF", w->tmp_path,
                       type_name(type, tn, sizeof(tn)));
-    if (w->after_orcpt && type != QF_RCPT && type != QF_DONE)
+    if (w->after_orcpt && type != QF_NOTIFY && type != QF_RCPT && type != QF_DONE)
         return w_fail(w, "%s: original recipient not followed by a recipient", w->tmp_path);
+    if (w->after_notify && type != QF_RCPT && type != QF_DONE)
+        return w_fail(w, "%s: notify record not followed by a recipient", w->tmp_path);
+    if (type == QF_NOTIFY && !notify_payload_ok(p, n))
+        return w_fail(w, "%s: notify record is not a number from 1 to %d", w->tmp_path,
+                      QF_NOTIFY_MAX);
+    if (type == QF_WARN) {
+        if (!warn_payload_ok(p, n))
+            return w_fail(w, "%s: warning time is not %d digits", w->tmp_path, QF_WARN_LEN);
+        if (w->seen_warn || w->seen_rcpt)
+            return w_fail(w, "%s: warning time repeated or after a recipient", w->tmp_path);
+        w->seen_warn = 1;
+    }
     if (w_record(w, type, p, n) < 0)
         return -1;
     w->after_orcpt = (type == QF_ORCPT);
+    w->after_notify = (type == QF_NOTIFY);
+    if (type == QF_RCPT || type == QF_DONE)
+        w->seen_rcpt = 1;
     return 0;
 }
 
@@ -283,8 +365,9 @@ int qf_commit(struct qf_writer *w, const char *dest_dir, struct buf *why)
     buf_printf(&dest, "%s/%s", dir, w->id);
     if (w->error.len > 0)
         goto fail;
-    if (w->after_orcpt) {
-        w_fail(w, "%s: original recipient not followed by a recipient", w->tmp_path);
+    if (w->after_orcpt || w->after_notify) {
+        w_fail(w, "%s: %s not followed by a recipient", w->tmp_path,
+               w->after_orcpt ? "original recipient" : "notify record");
         goto fail;
     }
     if (w_record(w, QF_END, NULL, 0) < 0 || w_flush(w) < 0)
@@ -355,7 +438,10 @@ struct qf_reader {
     off_t rbuf_off; /* file offset of rbuf[0] */
     off_t first;    /* offset of the first record after the magic */
     enum qf_state state;
-    int after_orcpt;
+    int after_orcpt;   /* the last record was QF_ORCPT */
+    int after_notify;  /* the last record was QF_NOTIFY */
+    int seen_rcpt;     /* a QF_RCPT or QF_DONE was read */
+    int seen_warn;     /* a QF_WARN was read */
     struct buf damage; /* why, once state is QF_DAMAGED */
 };
 
@@ -509,9 +595,15 @@ int qf_read(struct qf_reader *r, int *type, struct buf *data, off_t *offset, str
         return r_damaged(r, why, "record %s at offset %lld has length %lu, over the limit of %u",
                          type_name(t, tn, sizeof(tn)), (long long)off, (unsigned long)len,
                          QF_RECORD_MAX);
-    if (r->after_orcpt && t != QF_RCPT && t != QF_DONE)
+    if (r->after_orcpt && t != QF_NOTIFY && t != QF_RCPT && t != QF_DONE)
         return r_damaged(r, why, "original recipient is followed by record %s at offset %lld",
                          type_name(t, tn, sizeof(tn)), (long long)off);
+    if (r->after_notify && t != QF_RCPT && t != QF_DONE)
+        return r_damaged(r, why, "notify record is followed by record %s at offset %lld",
+                         type_name(t, tn, sizeof(tn)), (long long)off);
+    if (t == QF_WARN && (r->seen_warn || r->seen_rcpt))
+        return r_damaged(r, why, "warning time record at offset %lld is %s", (long long)off,
+                         r->seen_warn ? "repeated" : "after a recipient");
 
     if (t == QF_END) {
         if (len != 0)
@@ -546,7 +638,18 @@ int qf_read(struct qf_reader *r, int *type, struct buf *data, off_t *offset, str
                              : *bad == '\r' ? "CR"
                                             : "LF");
     }
+    if (t == QF_NOTIFY && !notify_payload_ok(data->data, data->len))
+        return r_damaged(r, why, "notify record at offset %lld is not a number from 1 to %d",
+                         (long long)off, QF_NOTIFY_MAX);
+    if (t == QF_WARN && !warn_payload_ok(data->data, data->len))
+        return r_damaged(r, why, "warning time record at offset %lld is not %d digits",
+                         (long long)off, QF_WARN_LEN);
     r->after_orcpt = (t == QF_ORCPT);
+    r->after_notify = (t == QF_NOTIFY);
+    if (t == QF_WARN)
+        r->seen_warn = 1;
+    if (t == QF_RCPT || t == QF_DONE)
+        r->seen_rcpt = 1;
     *type = t;
     *offset = off;
     return 1;
@@ -565,7 +668,7 @@ int qf_rewind(struct qf_reader *r)
     r->rbuf_off = r->first;
     r->rpos = r->rlen = 0;
     r->state = QF_READING;
-    r->after_orcpt = 0;
+    r->after_orcpt = r->after_notify = r->seen_rcpt = r->seen_warn = 0;
     buf_reset(&r->damage);
     return 0;
 }
@@ -651,6 +754,54 @@ int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
     /* Keep a buffered copy of that byte in step with the file. */
     if (offset >= r->rbuf_off && offset < r->rbuf_off + (off_t)r->rlen)
         r->rbuf[offset - r->rbuf_off] = QF_DONE;
+    return 0;
+}
+
+int qf_update_warn(struct qf_reader *r, off_t offset, long long when, struct buf *why)
+{
+    unsigned char rec[QF_HDR_LEN + QF_WARN_LEN];
+    char text[QF_WARN_LEN + 1];
+
+    if (offset < r->first) {
+        buf_setf(why, "%s: offset %lld is not a warning time record", r->path, (long long)offset);
+        errno = EINVAL;
+        return -1;
+    }
+    int got = pread_full(r->fd, rec, sizeof(rec), offset);
+    if (got < 0) {
+        buf_setf(why, "read %s: %s", r->path, strerror(errno));
+        return -1;
+    }
+    /* The whole record must look right, not just a type byte that could be
+     * part of some payload. */
+    if (got < (int)sizeof(rec) || rec[0] != QF_WARN || get_be32(rec + 1) != QF_WARN_LEN ||
+        !warn_payload_ok(rec + QF_HDR_LEN, QF_WARN_LEN)) {
+        buf_setf(why, "%s: record at offset %lld is not a warning time record", r->path,
+                 (long long)offset);
+        errno = EINVAL;
+        return -1;
+    }
+    qf_warn_format(when, text);
+    ssize_t put;
+    do
+        put = pwrite(r->fd, text, QF_WARN_LEN, offset + QF_HDR_LEN);
+    while (put < 0 && errno == EINTR);
+    if (put != QF_WARN_LEN) {
+        buf_setf(why, "write %s: %s", r->path, put < 0 ? strerror(errno) : "short write");
+        if (put >= 0)
+            errno = EIO;
+        return -1;
+    }
+    /* fsynced, unlike a done mark: a lost update would send the warning
+     * a second time. */
+    if (fsync(r->fd) < 0) {
+        buf_setf(why, "fsync %s: %s", r->path, strerror(errno));
+        return -1;
+    }
+    off_t start = offset + QF_HDR_LEN;
+    for (int i = 0; i < QF_WARN_LEN; i++)
+        if (start + i >= r->rbuf_off && start + i < r->rbuf_off + (off_t)r->rlen)
+            r->rbuf[start + i - r->rbuf_off] = (unsigned char)text[i];
     return 0;
 }
 

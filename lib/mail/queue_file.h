@@ -30,16 +30,25 @@
 
 /* Record types. Envelope records hold text (no NUL/CR/LF); content records
  * hold message bytes. */
-#define QF_MAGIC   'V' /* "POSTERN1": first record */
-#define QF_TIME    'T' /* arrival time: "seconds.microseconds" */
-#define QF_SIZE    'Z' /* content size in bytes (decimal), informational */
-#define QF_ATTR    'A' /* "name=value": client, protocol, helo, ... */
-#define QF_SENDER  'S' /* envelope sender ("" for the null sender) */
-#define QF_ORCPT   'O' /* original recipient, applies to the next QF_RCPT */
-#define QF_RCPT    'R' /* recipient still to be delivered */
-#define QF_DONE    'D' /* recipient delivered, bounced or expired (was QF_RCPT) */
-#define QF_CONTENT 'C' /* message bytes (header and body, LF line ends) */
-#define QF_END     'E' /* end of file: empty payload */
+#define QF_MAGIC  'V' /* "POSTERN1": first record */
+#define QF_TIME   'T' /* arrival time: "seconds.microseconds" */
+#define QF_SIZE   'Z' /* content size in bytes (decimal), informational */
+#define QF_ATTR   'A' /* "name=value": client, protocol, helo, ... */
+#define QF_SENDER 'S' /* envelope sender ("" for the null sender) */
+#define QF_ORCPT  'O' /* original recipient, applies to the next QF_RCPT */
+#define QF_NOTIFY                                                                                  \
+    'N' /* DSN NOTIFY of the next QF_RCPT: decimal SMTP_NOTIFY_* bits;                             \
+         * order: [QF_ORCPT] [QF_NOTIFY] QF_RCPT|QF_DONE */
+#define QF_WARN                                                                                    \
+    'W' /* when to send a delay warning: QF_WARN_LEN decimal digits of                             \
+         * seconds since the epoch, 0 = none or already sent; before                               \
+         * the first QF_RCPT; rewritten in place (qf_update_warn) */
+#define QF_WARN_LEN   20
+#define QF_NOTIFY_MAX 15  /* every SMTP_NOTIFY_* bit */
+#define QF_RCPT       'R' /* recipient still to be delivered */
+#define QF_DONE       'D' /* recipient delivered, bounced or expired (was QF_RCPT) */
+#define QF_CONTENT    'C' /* message bytes (header and body, LF line ends) */
+#define QF_END        'E' /* end of file: empty payload */
 
 #define QF_MAGIC_TEXT    "POSTERN1"
 #define QF_RECORD_MAX    (1u << 20) /* largest payload a reader accepts */
@@ -89,11 +98,26 @@ int qf_rewind(struct qf_reader *r);
  * fsynced: losing the mark in a crash repeats a delivery, never loses one). */
 int qf_mark_done(struct qf_reader *r, off_t offset, struct buf *why)
     __attribute__((warn_unused_result));
+/* qf_update_warn - overwrite the payload of the QF_WARN record at offset
+ * with when (0: warning sent), fsynced. 0 or -1 + why (not a QF_WARN
+ * record of QF_WARN_LEN bytes). */
+int qf_update_warn(struct qf_reader *r, off_t offset, long long when, struct buf *why)
+    __attribute__((warn_unused_result));
 int qf_fd(const struct qf_reader *r);
 void qf_close(struct qf_reader *r);
 /* qf_validate - read a whole file and check it; 0 or -1 + why. */
 int qf_validate(const char *path, struct buf *why);
 /* qf_is_text_type - 1 for record types whose payload is text. */
 int qf_is_text_type(int type);
+
+/* qf_notify_parse - a QF_NOTIFY payload (p, n bytes) into *notify; 0, or
+ * -1 when it is not a number from 1 to QF_NOTIFY_MAX without leading zero. */
+int qf_notify_parse(const char *p, size_t n, int *notify);
+/* qf_warn_format - the QF_WARN payload for when (negative counts as 0),
+ * QF_WARN_LEN digits and a NUL. */
+void qf_warn_format(long long when, char out[QF_WARN_LEN + 1]);
+/* qf_warn_parse - a QF_WARN payload into *when; 0, or -1 when it is not
+ * QF_WARN_LEN digits or does not fit a long long. */
+int qf_warn_parse(const char *p, size_t n, long long *when);
 
 #endif

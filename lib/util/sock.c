@@ -423,3 +423,75 @@ void sock_peer_name(int fd, struct buf *out)
     }
     buf_puts(out, host);
 }
+
+int unix_send_fd(int sock, int fd)
+{
+    char byte = fd >= 0 ? 'F' : 'N';
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr m = {0};
+    ssize_t n;
+
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (fd >= 0) {
+        memset(&u, 0, sizeof(u));
+        m.msg_control = u.space;
+        m.msg_controllen = sizeof(u.space);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    do
+        n = sendmsg(sock, &m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+int unix_recv_fd(int sock)
+{
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * 4)];
+    } u;
+    struct msghdr m = {0};
+    ssize_t n;
+    int fd = -1;
+
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.space;
+    m.msg_controllen = sizeof(u.space);
+    do
+        n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    if (n == 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (fd < 0)
+                fd = got;
+            else
+                close(got); /* one was sent; more is a confused peer */
+        }
+    }
+    if (fd < 0)
+        errno = ENOMSG;
+    return fd;
+}

@@ -21,5 +21,14 @@ int inet_connect(const char *endpoint, int timeout);
 /* sock_peer_name - the peer address of a connected socket, as text
  * ("127.0.0.1", "::1", or "local" for UNIX sockets). */
 void sock_peer_name(int fd, struct buf *out);
+/* unix_send_fd - send one byte on the UNIX stream socket sock, carrying fd
+ * (SCM_RIGHTS), or no descriptor when fd < 0 (so a reader can always
+ * expect the byte). The caller keeps its copy of fd. 0 or -1 (errno). */
+int unix_send_fd(int sock, int fd) __attribute__((warn_unused_result));
+/* unix_recv_fd - read exactly the one byte unix_send_fd sent (nothing
+ * after it, so a buffered reader can take over) and return the descriptor
+ * it carried, close-on-exec; -1 with errno ENOMSG when the byte carried
+ * none, EPIPE at end of file, or the error. Extra descriptors are closed. */
+int unix_recv_fd(int sock);
 
 #endif

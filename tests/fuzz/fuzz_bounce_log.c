@@ -46,6 +46,10 @@ static int read_all(struct bounce_log_entry *last)
         check_text(e.status);
         check_text(e.action);
         check_text(e.reason);
+        check_text(e.mta);
+        check_text(e.diag);
+        if (e.notify < 0 || e.notify > 15)
+            abort();
         n++;
         if (last) {
             bounce_log_entry_free(last);
@@ -85,12 +89,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e.action = (char *)"failed";
     e.when = 7;
     e.reason = (char *)"reason\nwith newline";
+    e.mta = (char *)"mx.example.net";
+    e.diag = (char *)"smtp; 550\r\n5.1.1";
+    e.notify = 12;
     if (bounce_log_append(path, &e, &why) < 0)
         abort();
     if (read_all(&last) < 1 || strcmp(last.recipient, "fuzz@example.net") != 0 ||
         strcmp(last.orcpt, "") != 0 || last.offset != 42 || strcmp(last.status, "5.1.1") != 0 ||
         strcmp(last.action, "failed") != 0 || last.when != 7 ||
-        strcmp(last.reason, "reason with newline") != 0)
+        strcmp(last.reason, "reason with newline") != 0 ||
+        strcmp(last.mta, "mx.example.net") != 0 || strcmp(last.diag, "smtp; 550  5.1.1") != 0 ||
+        last.notify != 12)
         abort();
     bounce_log_entry_free(&last);
     buf_free(&why);

@@ -1,6 +1,7 @@
 /* fuzz_queue_file - libFuzzer target for the queue file reader: any bytes
- * are opened and read to the end without crashing, and marking a recipient
- * done never turns a valid file into a damaged one. */
+ * are opened and read to the end without crashing, and neither marking a
+ * recipient done nor clearing the delay warning time (qf_update_warn)
+ * turns a valid file into a damaged one. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Read the whole file; the result of the last qf_read, the first recipient's
- * offset in *rcpt (or -1). */
-static int read_all(struct qf_reader *r, off_t *rcpt)
+ * offset in *rcpt and the QF_WARN record's in *warn (or -1). */
+static int read_all(struct qf_reader *r, off_t *rcpt, off_t *warn)
 {
     struct buf rec = BUF_INIT, why = BUF_INIT;
     int type, ret;
     off_t off;
-    *rcpt = -1;
-    while ((ret = qf_read(r, &type, &rec, &off, &why)) > 0)
+    *rcpt = *warn = -1;
+    while ((ret = qf_read(r, &type, &rec, &off, &why)) > 0) {
         if (type == QF_RCPT && *rcpt < 0)
             *rcpt = off;
+        if (type == QF_WARN)
+            *warn = off;
+    }
     if (ret < 0 && why.len == 0)
         abort(); /* every refusal has a reason */
     buf_free(&rec);
@@ -52,13 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct qf_reader *r = qf_open(path, 1, &why);
     if (r != NULL) {
-        off_t rcpt;
-        int first = read_all(r, &rcpt);
+        off_t rcpt, warn, again, again_warn;
+        int first = read_all(r, &rcpt, &warn);
         if (rcpt >= 0 && qf_mark_done(r, rcpt, &why) == 0) {
-            off_t again;
             if (qf_rewind(r) < 0)
                 abort();
-            if (read_all(r, &again) != first)
+            if (read_all(r, &again, &again_warn) != first)
+                abort();
+        }
+        if (warn >= 0 && qf_update_warn(r, warn, 0, &why) == 0) {
+            if (qf_rewind(r) < 0)
+                abort();
+            if (read_all(r, &again, &again_warn) != first || again_warn != warn)
                 abort();
         }
         qf_close(r);

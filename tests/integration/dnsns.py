@@ -46,6 +46,12 @@ What dnsmasq 2.90 answers (checked by tests/integration/test_dns.py):
   192.0.2.9", which answers for the name and every name under it; note that
   such a name asked for AAAA is NXDOMAIN, not NODATA).
 
+For a multi-host lab (netlab.py) the server can also listen on other
+addresses of the namespace: DnsNamespace(records, listen=("10.250.0.1",),
+on_netns=fn) calls fn(ns) right after the namespace exists (with lo up),
+before dnsmasq starts, so fn can give it the addresses dnsmasq binds.
+set_records(records, raw=()) replaces what dnsmasq answers (it restarts).
+
 Needs root, iproute2 (`ip netns`) and /usr/sbin/dnsmasq (dnsmasq-base); the
 fixture skips the test and names what is missing. Everything is removed by
 stop() (also on a failed start): dnsmasq and any process still inside the
@@ -75,15 +81,16 @@ _LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _PROBE = r"""
 import os, socket, struct, sys
 name, qtype = sys.argv[1], int(sys.argv[2])
+server = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 qid = int.from_bytes(os.urandom(2), "big")
 q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
 for label in name.rstrip(".").split("."):
     q += bytes([len(label)]) + label.encode()
 q += b"\0" + struct.pack(">HH", qtype, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(float(sys.argv[3]))
 try:
-    s.sendto(q, ("127.0.0.1", 53))
+    s.sendto(q, (server, 53))
     while True:
         r = s.recv(65535)
         if len(r) >= 12 and int.from_bytes(r[:2], "big") == qid:
@@ -178,10 +185,15 @@ def dnsmasq_config(records, raw=()):
 class DnsNamespace:
     """A network namespace whose resolver is a private dnsmasq."""
 
-    def __init__(self, records=None, raw=(), log_queries=False):
+    def __init__(self, records=None, raw=(), log_queries=False, listen=("127.0.0.1",),
+                 on_netns=None):
         self.records = records or {}
         self.raw = list(raw)
         self.log_queries = log_queries
+        self.listen = [str(ipaddress.ip_address(a)) for a in listen]
+        if not self.listen:
+            raise ValueError("dnsmasq needs at least one listen address")
+        self.on_netns = on_netns
         self.name = None
         self.workdir = None
         # Popen of dnsmasq: `ip netns exec` execs it, so this is its PID
@@ -214,6 +226,8 @@ class DnsNamespace:
             raise NetnsUnavailable(reason)
         try:
             self._create_netns()
+            if self.on_netns is not None:
+                self.on_netns(self)
             self.workdir = tempfile.mkdtemp(prefix=f"{self.name}-")
             with open(os.path.join(self.workdir, "dnsmasq.conf"), "w") as f:
                 f.write(self._config)
@@ -248,8 +262,8 @@ class DnsNamespace:
         if self.dnsmasq is not None and self.dnsmasq.poll() is None:
             return
         argv = self.exec_prefix + [
-            DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts", "--listen-address=127.0.0.1",
-            "--bind-interfaces", "--port=53",
+            DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts",
+            *[f"--listen-address={a}" for a in self.listen], "--bind-interfaces", "--port=53",
             f"--conf-file={os.path.join(self.workdir, 'dnsmasq.conf')}"]
         if self.log_queries:
             argv.append("--log-queries")
@@ -264,6 +278,15 @@ class DnsNamespace:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dnsmasq did not answer within {timeout}s:\n{self.log()}")
+
+    def set_records(self, records, raw=()):
+        """Serve records (and raw lines) from now on: dnsmasq restarts."""
+        config = dnsmasq_config(records, raw)  # bad records fail before anything stops
+        self.records, self.raw, self._config = records or {}, list(raw), config
+        with open(os.path.join(self.workdir, "dnsmasq.conf"), "w") as f:
+            f.write(config)
+        self.stop_dns()
+        self.start_dns()
 
     def stop_dns(self):
         """Stop dnsmasq; lookups in the namespace then fail (connection refused)."""
@@ -318,7 +341,7 @@ class DnsNamespace:
         """Ask dnsmasq directly (not through the code under test):
         (rcode, answer count), or "timeout" when nothing answers."""
         r = self.run(["/usr/bin/python3", "-c", _PROBE, name, str(QTYPES[qtype.upper()]),
-                      str(wait)], timeout=wait + 30)
+                      str(wait), self.listen[0]], timeout=wait + 30)
         out = r.stdout.strip()
         if r.returncode != 0 or not out:
             raise RuntimeError(f"DNS probe failed: {r.stderr.strip()}")

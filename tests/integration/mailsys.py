@@ -28,8 +28,13 @@ SERVICES = [
     "showq     unix  n  -  y  -    -  showq",
     "bounce    unix  -  -  y  -    0  bounce",
     "defer     unix  -  -  y  -    0  bounce",
+    "trace     unix  -  -  y  -    0  bounce",
     "local     unix  -  n  n  -    -  local",
 ]
+# scache(8), the shared cache of idle smtp/lmtp sessions, as in master.cf
+# (only when built: a build without it simply does not reuse connections).
+if os.access(os.path.join(LIBEXEC, "scache"), os.X_OK):
+    SERVICES.append("scache    unix  -  -  y  -    1  scache")
 PROGRAMS = ["pickup", "cleanup", "qmgr", "bounce", "local", "showq"]
 
 

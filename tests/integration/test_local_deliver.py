@@ -154,9 +154,10 @@ tomd: {out}/md/
                 orcpt = ""
         attrs = [("queue_id", qid), ("queue_dir", "active"), ("size", 0), ("sender", sender),
                  ("nexthop", "test.example"), ("arrival", arrival), ("flags", 0),
-                 ("rcpt_count", len(rcpts))]
+                 ("envid", ""), ("ret", 0), ("rcpt_count", len(rcpts))]
         for n, (addr, orc, o) in enumerate(rcpts):
-            attrs += [(f"rcpt_addr_{n}", addr), (f"rcpt_orcpt_{n}", orc), (f"rcpt_offset_{n}", o)]
+            attrs += [(f"rcpt_addr_{n}", addr), (f"rcpt_orcpt_{n}", orc), (f"rcpt_offset_{n}", o),
+                      (f"rcpt_notify_{n}", 0)]
         start = time.monotonic()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)

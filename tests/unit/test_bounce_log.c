@@ -271,7 +271,78 @@ static void test_missing_fields_get_defaults(void **state)
     assert_string_equal(got[0].action, "");
     assert_int_equal(got[0].when, 0);
     assert_string_equal(got[0].reason, "");
+    assert_string_equal(got[0].mta, "");
+    assert_string_equal(got[0].diag, "");
+    assert_int_equal(got[0].notify, 0);
     bounce_log_entry_free(&got[0]);
+    buf_free(&rcpts);
+}
+
+static void test_dsn_fields_are_written_only_when_set_and_read_back(void **state)
+{
+    struct fixture *f = *state;
+    struct buf out = BUF_INIT;
+    struct bounce_log_entry a = entry("a@example.net", "host said no");
+    a.mta = (char *)"mx1.example.net";
+    a.diag = (char *)"smtp; 550 5.1.1 <a@example.net>: no\r\nsuch user";
+    a.notify = 0x06; /* SUCCESS,FAILURE */
+    bounce_log_format(&out, &a);
+    assert_string_equal(out.data, "recipient=a@example.net\n"
+                                  "orcpt=orig@example.org\n"
+                                  "offset=1234\n"
+                                  "status=5.1.1\n"
+                                  "action=failed\n"
+                                  "time=1700000000\n"
+                                  "reason=host said no\n"
+                                  "mta=mx1.example.net\n"
+                                  "diag=smtp; 550 5.1.1 <a@example.net>: no  such user\n"
+                                  "notify=6\n"
+                                  "\n");
+    /* empty strings and 0 leave the lines out: old-format entries */
+    struct bounce_log_entry b = entry("b@example.net", "x");
+    b.mta = (char *)"";
+    b.diag = NULL;
+    buf_reset(&out);
+    bounce_log_format(&out, &b);
+    assert_null(strstr(out.data, "mta="));
+    assert_null(strstr(out.data, "diag="));
+    assert_null(strstr(out.data, "notify="));
+
+    assert_int_equal(bounce_log_append(f->path, &a, &f->why), 0);
+    assert_int_equal(bounce_log_append(f->path, &b, &f->why), 0);
+    struct bounce_log_entry got[2];
+    struct buf rcpts = BUF_INIT;
+    assert_int_equal(read_all(f->path, got, 2, &rcpts), 2);
+    assert_string_equal(got[0].mta, "mx1.example.net");
+    assert_string_equal(got[0].diag, "smtp; 550 5.1.1 <a@example.net>: no  such user");
+    assert_int_equal(got[0].notify, 6);
+    assert_string_equal(got[1].mta, "");
+    assert_string_equal(got[1].diag, "");
+    assert_int_equal(got[1].notify, 0);
+    bounce_log_entry_free(&got[0]);
+    bounce_log_entry_free(&got[1]);
+    buf_free(&rcpts);
+    buf_free(&out);
+}
+
+static void test_bad_notify_values_read_as_not_given(void **state)
+{
+    struct fixture *f = *state;
+    const char *text = "recipient=a@x\nnotify=16\n\n"
+                       "recipient=b@x\nnotify=-1\n\n"
+                       "recipient=c@x\nnotify=4x\n\n"
+                       "recipient=d@x\nnotify=8\nmta=\n\n";
+    write_file(f->path, text, strlen(text));
+    struct bounce_log_entry got[4];
+    struct buf rcpts = BUF_INIT;
+    assert_int_equal(read_all(f->path, got, 4, &rcpts), 4);
+    assert_int_equal(got[0].notify, 0);
+    assert_int_equal(got[1].notify, 0);
+    assert_int_equal(got[2].notify, 0);
+    assert_int_equal(got[3].notify, 8);
+    assert_string_equal(got[3].mta, "");
+    for (int i = 0; i < 4; i++)
+        bounce_log_entry_free(&got[i]);
     buf_free(&rcpts);
 }
 
@@ -426,6 +497,8 @@ int main(void)
         T(test_missing_log_gives_enoent),
         T(test_log_that_is_not_a_regular_file_is_refused),
         T(test_missing_fields_get_defaults),
+        T(test_dsn_fields_are_written_only_when_set_and_read_back),
+        T(test_bad_notify_values_read_as_not_given),
         T(test_entry_without_recipient_is_skipped),
         T(test_cut_short_last_entry_is_absent),
         T(test_long_lines_are_cut_at_the_bound),

@@ -16,7 +16,7 @@
 
 #define QID "0123456789BCDFGH"
 
-static struct cleanup_msg_conf conf = {"origin.example", "host.example", 0, 200, 20, 2, NULL};
+static struct cleanup_msg_conf conf = {"origin.example", "host.example", 0, 200, 20, 2, NULL, 0};
 
 static void start(struct cleanup_msg *m, int flags, const char *sender)
 {

@@ -38,6 +38,9 @@ static void sample(struct deliver_request *r)
     r->flags = 0;
     deliver_request_add_rcpt(r, "amy@test.example", "Amy@Test.Example", 321);
     deliver_request_add_rcpt(r, "bob@test.example", NULL, 654);
+    r->envid = strdup("QQ123+2Bx");
+    r->ret = DELIVER_RET_HDRS;
+    r->rcpt[0].notify = 0x02 | 0x04; /* SUCCESS,FAILURE */
 }
 
 static void test_request_round_trips_exactly(void **state)
@@ -63,6 +66,10 @@ static void test_request_round_trips_exactly(void **state)
     assert_int_equal(out.rcpt[0].offset, 321);
     assert_string_equal(out.rcpt[1].orcpt, "");
     assert_int_equal(out.rcpt[1].offset, 654);
+    assert_string_equal(out.envid, "QQ123+2Bx");
+    assert_int_equal(out.ret, DELIVER_RET_HDRS);
+    assert_int_equal(out.rcpt[0].notify, 0x06);
+    assert_int_equal(out.rcpt[1].notify, 0);
     deliver_request_free(&in);
     deliver_request_free(&out);
     stream_close(a);
@@ -95,6 +102,8 @@ static void base(struct attr_list *l, const char *id, const char *dir, int64_t c
     attr_add_str(l, "nexthop", "x");
     attr_add_int(l, "arrival", 1);
     attr_add_int(l, "flags", 0);
+    attr_add_str(l, "envid", "");
+    attr_add_int(l, "ret", 0);
     attr_add_int(l, "rcpt_count", count);
 }
 
@@ -107,6 +116,8 @@ static void add_rcpt(struct attr_list *l, int i, const char *addr, int64_t off)
     attr_add_str(l, name, "");
     snprintf(name, sizeof(name), "rcpt_offset_%d", i);
     attr_add_int(l, name, off);
+    snprintf(name, sizeof(name), "rcpt_notify_%d", i);
+    attr_add_int(l, name, 0);
 }
 
 static void test_hostile_requests_are_refused(void **state)
@@ -185,8 +196,10 @@ static void test_reply_round_trips_and_reasons_are_cleaned(void **state)
     deliver_result_set(&res[0], DELIVER_OK, "2.0.0", "delivered to %s", "mailbox");
     deliver_result_set(&res[1], DELIVER_BOUNCE, "5.1.1", "unknown user: \"%s\"\r\nX", "bob");
     assert_string_equal(res[1].reason, "unknown user: \"bob\"  X");
-    assert_int_equal(deliver_reply_write(a, &r, res), 0);
-    assert_int_equal(deliver_reply_read(b, 2, got, &why), 0);
+    int site_fail = -1;
+    assert_int_equal(deliver_reply_write(a, &r, res, 1), 0);
+    assert_int_equal(deliver_reply_read(b, 2, got, &site_fail, &why), 0);
+    assert_int_equal(site_fail, 1);
     assert_int_equal(got[0].status, DELIVER_OK);
     assert_string_equal(got[0].dsn, "2.0.0");
     assert_string_equal(got[0].reason, "delivered to mailbox");
@@ -213,7 +226,10 @@ static int reply_raw(int status, const char *dsn, size_t n)
     attr_add_str(&l, "rcpt_dsn_0", dsn);
     attr_add_str(&l, "rcpt_reason_0", "r");
     assert_int_equal(attr_write(a, &l), 0);
-    int rc = deliver_reply_read(b, n, got, &why);
+    int site_fail = -1;
+    int rc = deliver_reply_read(b, n, got, &site_fail, &why);
+    if (rc == 0)
+        assert_int_equal(site_fail, 0); /* absent attribute */
     deliver_result_free(got, 1);
     attr_list_free(&l);
     stream_close(a);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mail/maildrop.h"
@@ -31,6 +32,7 @@ static void test_valid_stream_is_accepted(void **state)
     maildrop_put_str(&s, QF_ATTR, "sender_fullname=Alice A.");
     maildrop_put_str(&s, QF_ATTR, "dsn_notify=SUCCESS,DELAY");
     maildrop_put_str(&s, QF_ATTR, "dsn_ret=HDRS");
+    maildrop_put_str(&s, QF_ATTR, "dsn_envid=QQ314159 a=b+c");
     good_stream(&s);
     assert_int_equal(check(&s, 0, &why), 0);
     buf_free(&s);
@@ -92,9 +94,21 @@ static void test_unknown_attribute_is_rejected(void **state)
 
 static void test_bad_attribute_values_are_rejected(void **state)
 {
-    static const char *const bad[] = {
-        "extract_recipients=2",   "extract_recipients=", "dsn_ret=ALL", "dsn_notify=NEVER,DELAY",
-        "dsn_notify=DELAY,DELAY", "dsn_notify=DELAY,",   "dsn_notify=", "sender_fullname",
+    char long_envid[128]; /* RFC 3461 4.4: at most 100 characters */
+    snprintf(long_envid, sizeof(long_envid), "dsn_envid=%0101d", 7);
+    const char *const bad[] = {
+        "extract_recipients=2",
+        "extract_recipients=",
+        "dsn_ret=ALL",
+        "dsn_notify=NEVER,DELAY",
+        "dsn_notify=DELAY,DELAY",
+        "dsn_notify=DELAY,",
+        "dsn_notify=",
+        "sender_fullname",
+        "dsn_envid=",
+        "dsn_envid=\x01x",
+        "dsn_envid=caf\xc3\xa9",
+        long_envid,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct buf s = BUF_INIT, why = BUF_INIT;

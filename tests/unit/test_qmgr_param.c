@@ -92,6 +92,40 @@ static void test_transport_name_that_is_no_parameter_name_gets_the_default(void 
     config_free(c);
 }
 
+static void test_named_fallback_and_text_values(void **state)
+{
+    struct config *c = conf("initial_destination_concurrency = 3\n"
+                            "relay_initial_destination_concurrency = 7\n"
+                            "default_destination_concurrency_positive_feedback = 1/concurrency\n"
+                            "smtp_destination_concurrency_negative_feedback = 0.5\n");
+    struct buf why = BUF_INIT, out = BUF_INIT;
+    long v = 0;
+    (void)state;
+    assert_int_equal(qmgr_param_long_or(c, "smtp", "initial_destination_concurrency",
+                                        "initial_destination_concurrency", 1, 100, &v, &why),
+                     0);
+    assert_int_equal(v, 3);
+    assert_int_equal(qmgr_param_long_or(c, "relay", "initial_destination_concurrency",
+                                        "initial_destination_concurrency", 1, 100, &v, &why),
+                     0);
+    assert_int_equal(v, 7);
+    assert_int_equal(
+        qmgr_param_str(c, "smtp", "destination_concurrency_positive_feedback", NULL, &out, &why),
+        0);
+    assert_string_equal(out.data, "1/concurrency");
+    assert_int_equal(
+        qmgr_param_str(c, "smtp", "destination_concurrency_negative_feedback", NULL, &out, &why),
+        0);
+    assert_string_equal(out.data, "0.5");
+    assert_int_equal(qmgr_param_str(c, "smtp-out", "destination_concurrency_negative_feedback",
+                                    NULL, &out, &why),
+                     0);
+    assert_string_equal(out.data, "1");
+    buf_free(&why);
+    buf_free(&out);
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_unknown_transport_falls_back_to_default_parameter),
         cmocka_unit_test(test_unknown_transport_uses_its_main_cf_setting),
         cmocka_unit_test(test_bad_value_is_an_error),
+        cmocka_unit_test(test_named_fallback_and_text_values),
         cmocka_unit_test(test_transport_name_that_is_no_parameter_name_gets_the_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* test_sock - UNIX and TCP listeners and connectors: round trips, stale
  * socket replacement, refusal to delete non-sockets, endpoint syntax,
- * close-on-exec, connect timeouts and peer names. */
+ * close-on-exec, connect timeouts, peer names, and descriptor passing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -310,6 +310,45 @@ static void test_peer_name_of_unconnected_socket_is_unknown(void **state)
     buf_free(&out);
 }
 
+static void test_fd_passes_over_a_unix_socket_and_leaves_what_follows(void **state)
+{
+    int sp[2], pf[2];
+    char got[8] = {0};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    assert_int_equal(pipe(pf), 0);
+    assert_int_equal(unix_send_fd(sp[0], pf[1]), 0);
+    assert_int_equal(write(sp[0], "abc", 3), 3);
+    close(pf[1]); /* the receiver's copy must keep the pipe open */
+    int fd = unix_recv_fd(sp[1]);
+    assert_true(fd >= 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(write(fd, "hi", 2), 2);
+    assert_int_equal(read(pf[0], got, sizeof(got)), 2);
+    assert_memory_equal(got, "hi", 2);
+    /* only the marker byte was consumed */
+    assert_int_equal(read(sp[1], got, sizeof(got)), 3);
+    assert_memory_equal(got, "abc", 3);
+    close(fd);
+    close(pf[0]);
+    close(sp[0]);
+    close(sp[1]);
+}
+
+static void test_recv_fd_without_descriptor_or_at_eof_fails(void **state)
+{
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    assert_int_equal(unix_send_fd(sp[0], -1), 0);
+    errno = 0;
+    assert_int_equal(unix_recv_fd(sp[1]), -1);
+    assert_int_equal(errno, ENOMSG);
+    close(sp[0]);
+    errno = 0;
+    assert_int_equal(unix_recv_fd(sp[1]), -1);
+    assert_int_equal(errno, EPIPE);
+    close(sp[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +367,8 @@ int main(void)
         cmocka_unit_test(test_address_in_use_is_reported),
         cmocka_unit_test(test_inet_connect_to_closed_port_is_refused),
         cmocka_unit_test(test_peer_name_of_unconnected_socket_is_unknown),
+        cmocka_unit_test(test_fd_passes_over_a_unix_socket_and_leaves_what_follows),
+        cmocka_unit_test(test_recv_fd_without_descriptor_or_at_eof_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
